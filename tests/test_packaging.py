@@ -1,0 +1,61 @@
+"""The project's dependency lists agree, and the CI script runs the README's test command."""
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# conda-forge spells a few packages differently from PyPI.
+CONDA_TO_PYPI = {"pytorch": "torch"}
+
+
+def pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = project["dependencies"] + project["optional-dependencies"]["dev"]
+    return dict(_split(line) for line in lines)
+
+
+def conda_requirements(text: str) -> dict[str, str]:
+    found = {}
+    for line in text.splitlines():
+        match = re.match(r"^  - ([A-Za-z0-9_.\-]+)\s*([<>=!~].*)?$", line)
+        if match and match.group(1) not in {"python", "pip"}:
+            name = CONDA_TO_PYPI.get(match.group(1), match.group(1))
+            found[name] = (match.group(2) or "").strip()
+    return found
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    match = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", requirement)
+    assert match, f"cannot parse requirement {requirement!r}"
+    return match.group(1).lower(), match.group(2).strip()
+
+
+def test_environment_yml_matches_pyproject():
+    expected = pyproject_requirements()
+    got = conda_requirements((ROOT / "environment.yml").read_text())
+    assert got == expected, (
+        "environment.yml and pyproject.toml list different packages or versions: "
+        f"only in pyproject {sorted(set(expected) - set(got))}, only in environment.yml "
+        f"{sorted(set(got) - set(expected))}, different versions "
+        f"{sorted(k for k in expected.keys() & got.keys() if expected[k] != got[k])}"
+    )
+
+
+def test_comparison_catches_a_drifted_version():
+    drifted = (ROOT / "environment.yml").read_text().replace("einops>=0.7", "einops>=0.6")
+    assert conda_requirements(drifted) != pyproject_requirements()
+
+
+def test_no_timm_or_torchvision():
+    names = set(pyproject_requirements())
+    assert not names & {"timm", "torchvision"}, "timm/torchvision pull CUDA builds; dat_edu must not depend on them"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme.split("\n## ")[0], "README must open with the test command"
+    assert "make test" in ci and "torch==2.13.0" in ci
+    assert ci.index("torch==2.13.0") < ci.index("make test"), "CI installs the CPU torch wheel first"
