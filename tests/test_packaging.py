@@ -18,7 +18,8 @@ def pyproject_requirements() -> dict[str, str]:
 
 def conda_requirements(text: str) -> dict[str, str]:
     found = {}
-    for line in text.splitlines():
+    dependencies = text.split("\ndependencies:\n", 1)[1]
+    for line in dependencies.splitlines():
         match = re.match(r"^  - ([A-Za-z0-9_.\-]+)\s*([<>=!~].*)?$", line)
         if match and match.group(1) not in {"python", "pip"}:
             name = CONDA_TO_PYPI.get(match.group(1), match.group(1))
