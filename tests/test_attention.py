@@ -139,3 +139,27 @@ def test_mhsa_value_errors():
         m(torch.randn(2, 9, 8))
     with pytest.raises(ValueError, match="6 channels"):
         m(torch.randn(1, 6, 2, 2))
+
+
+def test_stable_softmax_does_not_record_the_max_for_backward():
+    # Only exp(shifted) (one full matrix) and the row sums are kept; amax on a tracked tensor
+    # would also keep a copy of the scores.
+    s = torch.randn(4, 50, requires_grad=True)
+    saved = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        stable_softmax(s)
+    assert sum(saved.values()) == 4 * 50 * 4 + 4 * 4
+
+
+def test_sdpa_survives_huge_scores():
+    q = torch.full((1, 1, 2, 1), 100.0)
+    k = torch.tensor([[[[100.0], [99.0], [-100.0]]]])
+    v = torch.eye(3).reshape(1, 1, 3, 3)
+    out, attn = scaled_dot_product_attention(q, k, v, scale=1.0)  # scores 1e4, 9.9e3, -1e4
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(attn[0, 0, 0], torch.tensor([1.0, 0.0, 0.0]))
