@@ -1,0 +1,129 @@
+"""IDX reader and Fashion-MNIST loader, on tiny IDX files written here (plus the real files if present)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dat_edu.data.fashion_mnist import (
+    FASHION_MNIST_DIR,
+    IDXError,
+    load_fashion_mnist,
+    pad_to_32,
+    read_idx,
+)
+
+
+def write_idx(path: Path, array: np.ndarray, magic: bytes | None = None, truncate: int = 0) -> Path:
+    header = magic if magic is not None else bytes([0, 0, 0x08, array.ndim])
+    header += b"".join(struct.pack(">I", d) for d in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    if truncate:
+        payload = payload[:-truncate]
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(payload)
+    return path
+
+
+def make_split(root: Path, prefix: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
+    write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return images, labels
+
+
+def test_reads_debian_layout(tmp_path):
+    images, labels = make_split(tmp_path, "train", 5)
+    make_split(tmp_path, "t10k", 3, seed=1)
+    x, y = load_fashion_mnist(tmp_path, train=True)
+    assert x.shape == (5, 1, 28, 28) and x.dtype == torch.uint8
+    assert y.dtype == torch.int64 and y.tolist() == labels.tolist()
+    assert np.array_equal(x[:, 0].numpy(), images)
+    xt, _ = load_fashion_mnist(tmp_path, train=False)
+    assert xt.shape == (3, 1, 28, 28)
+
+
+def test_env_var_root(tmp_path, monkeypatch):
+    make_split(tmp_path, "t10k", 2)
+    monkeypatch.setenv("DAT_EDU_FASHION_MNIST", str(tmp_path))
+    assert load_fashion_mnist(train=False)[0].shape[0] == 2
+
+
+def test_uncompressed_idx(tmp_path):
+    a = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
+    assert np.array_equal(read_idx(write_idx(tmp_path / "a.idx", a), ndim=3), a)
+
+
+def test_bad_magic(tmp_path):
+    p = write_idx(tmp_path / "x.gz", np.zeros((2, 28, 28)), magic=b"\x01\x02\x08\x03")
+    with pytest.raises(IDXError, match="magic"):
+        read_idx(p)
+
+
+def test_wrong_dtype_code(tmp_path):
+    p = write_idx(tmp_path / "x.gz", np.zeros((2, 28, 28)), magic=b"\x00\x00\x0d\x03")
+    with pytest.raises(IDXError, match="unsigned byte"):
+        read_idx(p)
+
+
+def test_swapped_files_are_detected(tmp_path):
+    p = write_idx(tmp_path / "labels.gz", np.zeros(4))
+    with pytest.raises(IDXError, match="swapped"):
+        read_idx(p, ndim=3)
+
+
+def test_truncated_data(tmp_path):
+    p = write_idx(tmp_path / "x.gz", np.zeros((2, 28, 28)), truncate=10)
+    with pytest.raises(IDXError, match="truncated"):
+        read_idx(p)
+
+
+def test_corrupt_gzip(tmp_path):
+    p = tmp_path / "x.gz"
+    p.write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(IDXError, match="corrupt"):
+        read_idx(p)
+
+
+def test_count_mismatch(tmp_path):
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(2))
+    with pytest.raises(IDXError, match="3 images but"):
+        load_fashion_mnist(tmp_path)
+
+
+def test_label_range(tmp_path):
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((2, 28, 28)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([1, 12]))
+    with pytest.raises(IDXError, match="outside 0..9"):
+        load_fashion_mnist(tmp_path)
+
+
+def test_missing_files_say_how_to_install(tmp_path):
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        load_fashion_mnist(tmp_path)
+
+
+def test_pad_to_32():
+    x = torch.randint(1, 256, (2, 1, 28, 28), dtype=torch.uint8)
+    p = pad_to_32(x)
+    assert p.shape == (2, 1, 32, 32) and p.dtype == torch.uint8
+    assert torch.equal(p[:, :, 2:30, 2:30], x)
+    assert p[:, :, :2].sum() == 0 and p[:, :, :, -2:].sum() == 0
+    with pytest.raises(ValueError, match="28, 28"):
+        pad_to_32(torch.zeros(1, 1, 32, 32))
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="apt-get install dataset-fashion-mnist to test the real files")
+def test_real_files():
+    x, y = load_fashion_mnist(train=False)
+    assert x.shape == (10000, 1, 28, 28)
+    assert torch.equal(y.bincount(), torch.full((10,), 1000))
