@@ -1,0 +1,377 @@
+"""Generate ``exercises/`` from ``solutions/`` (solutions are the single source).
+
+Usage::
+
+    python -m dat_edu.course.exercises            # solutions/*.ipynb -> exercises/*.ipynb
+    python -m dat_edu.course.exercises --check    # exit 1 and list differences if exercises/ is stale
+    python -m dat_edu.course.exercises --solutions solutions --exercises exercises
+
+How to mark up a solution notebook (``solutions/NN_name.ipynb``)
+----------------------------------------------------------------
+* Solution code: put it between two lines ``### BEGIN SOLUTION`` and
+  ``### END SOLUTION`` (any indent; the marker lines must contain nothing else).
+  The exercise gets ``# YOUR CODE HERE`` and ``raise NotImplementedError()``
+  at the indent of the ``### BEGIN SOLUTION`` line::
+
+      def bilinear_weights(frac):
+          \"\"\"...\"\"\"
+          ### BEGIN SOLUTION
+          ...
+          ### END SOLUTION
+
+* Written answers (markdown cells): the same markers; the exercise shows
+  ``YOUR ANSWER HERE`` in place of the region.
+* Check cells: a code cell tagged ``check:partN`` (N = 1, 2, ...; one check
+  cell per part), optional cell metadata ``"dat_edu": {"points": P}``
+  (default 1), body ``with part(N, "short name"): ...`` using
+  :mod:`dat_edu.course.checks`. Its only output is ``Part N (<name>): passed``.
+  Hidden tests go between ``### BEGIN HIDDEN TESTS`` and
+  ``### END HIDDEN TESTS`` inside a check cell (nowhere else); they are removed
+  from the exercise and run by the grader, which executes the solution's full
+  check cell in place of the learner's copy. Keep a visible line in the block.
+* Everything else (lesson text, demo code) is copied unchanged.
+* Notebook metadata ``"dat_edu": {"exercise": "NN_name"}`` (the file stem) is
+  written into the solution and the exercise by this generator; the grader
+  uses it to recognise renamed submissions. Don't edit it.
+* Execute the solution notebook (``python -m dat_edu.course.execute
+  solutions/NN_name.ipynb``) so its committed outputs pass nbval, then run
+  this generator and commit both notebooks.
+
+The exercise notebook has all outputs and execution counts cleared (learners
+run it), keeps cell ids and tags, and keeps only the ``dat_edu``, ``tags``,
+``editable`` and ``deletable`` cell metadata; check cells are marked
+``editable: false, deletable: false`` (JupyterLab honours both). The output
+is deterministic (same bytes for the same solution), so ``--check`` is exact.
+Unmatched, nested or malformed markers raise :class:`MarkupError` naming the
+notebook and cell.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import hashlib
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+ANSWER_STUB = "YOUR ANSWER HERE"
+CHECK_TAG = re.compile(r"^check:part([1-9][0-9]*)$")
+KEEP_CELL_METADATA = ("dat_edu", "tags", "editable", "deletable")
+_MARKER_WORDS = re.compile(r"\b(BEGIN|END)\s+(SOLUTION|HIDDEN\s+TESTS)\b")
+_EXACT = {BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN}
+
+
+class MarkupError(ValueError):
+    """A solution notebook's markers or tags are wrong; the message names notebook and cell."""
+
+
+@dataclass
+class PartSpec:
+    """A graded part, read from a solution's check cell."""
+
+    number: int
+    name: str
+    points: float
+    cell_id: str | None
+    full_source: str  # as in the solution (hidden tests included)
+    exercise_source: str  # as in the exercise (hidden tests removed)
+
+
+@dataclass
+class ExerciseSpec:
+    exercise: str  # file stem, e.g. "03_bilinear"
+    path: Path
+    parts: dict[int, PartSpec] = field(default_factory=dict)
+    headings: list[str] = field(default_factory=list)
+
+
+def _where(nb_name: str, index: int, cell) -> str:
+    cid = cell.get("id")
+    return f"{nb_name}: cell {index}" + (f" (id {cid})" if cid else "")
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def check_tags(cell) -> list[int]:
+    """Part numbers from the ``check:partN`` tags of a cell."""
+    return [int(m.group(1)) for t in cell.get("metadata", {}).get("tags", []) or [] if (m := CHECK_TAG.match(str(t)))]
+
+
+def _replace_regions(text: str, where: str, kind: str) -> tuple[str, int, int]:
+    """Replace solution regions and drop hidden-test regions.
+
+    ``kind`` is "code" or "markdown". Returns (new text, n solution regions, n hidden regions).
+    """
+    out: list[str] = []
+    state = None  # None, "solution", "hidden"
+    start_line = 0
+    n_sol = n_hidden = 0
+    lines = text.splitlines(keepends=True)
+    for lineno, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if _MARKER_WORDS.search(line) and stripped not in _EXACT:
+            raise MarkupError(
+                f"{where}, line {lineno}: malformed marker {stripped!r}; write exactly one of "
+                f"{BEGIN_SOLUTION!r}, {END_SOLUTION!r}, {BEGIN_HIDDEN!r}, {END_HIDDEN!r} alone on its line"
+            )
+        if stripped in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+            if state is not None:
+                raise MarkupError(
+                    f"{where}, line {lineno}: {stripped!r} inside the {state} region opened on line "
+                    f"{start_line}; regions cannot be nested: close it first"
+                )
+            state = "solution" if stripped == BEGIN_SOLUTION else "hidden"
+            if state == "hidden" and kind != "code":
+                raise MarkupError(f"{where}, line {lineno}: hidden tests belong in a check code cell, not in markdown")
+            start_line = lineno
+            if state == "solution":
+                n_sol += 1
+                indent = line[: len(line) - len(line.lstrip())]
+                if kind == "code":
+                    out.extend(f"{indent}{stub}\n" for stub in CODE_STUB)
+                else:
+                    out.append(f"{indent}{ANSWER_STUB}\n")
+            else:
+                n_hidden += 1
+            continue
+        if stripped in (END_SOLUTION, END_HIDDEN):
+            expected = END_SOLUTION if state == "solution" else END_HIDDEN if state == "hidden" else None
+            if stripped != expected:
+                opened = f"the {state} region opened on line {start_line}" if state else "no open region"
+                raise MarkupError(f"{where}, line {lineno}: {stripped!r} does not match ({opened})")
+            state = None
+            continue
+        if state is None:
+            out.append(line)
+    if state is not None:
+        marker = BEGIN_SOLUTION if state == "solution" else BEGIN_HIDDEN
+        raise MarkupError(f"{where}, line {start_line}: {marker!r} is never closed")
+    new = "".join(out)
+    if not text.endswith("\n") and new.endswith("\n"):
+        new = new[:-1]
+    return new, n_sol, n_hidden
+
+
+def _python_parses(source: str) -> str | None:
+    """None if ``source`` parses (IPython magics allowed), else the error text."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        source = TransformerManager().transform_cell(source)
+    except Exception:
+        pass
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:
+        return f"{exc.msg} (line {exc.lineno})"
+    return None
+
+
+def _part_name(source: str, number: int) -> str:
+    m = re.search(rf"\bpart\(\s*{number}\s*,\s*(['\"])(.+?)\1", source)
+    return m.group(2) if m else f"part {number}"
+
+
+def exercise_id(path: Path) -> str:
+    return Path(path).stem
+
+
+def _headings(nb) -> list[str]:
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in _source(cell).splitlines():
+                if re.match(r"^#{1,6}\s", line):
+                    out.append(re.sub(r"\s+", " ", line.lstrip("#").strip().lower()))
+    return out
+
+
+def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseSpec]:
+    """Build the exercise notebook (a new object) and the grading spec from a solution notebook.
+
+    ``name`` is the solution's file stem; it becomes ``metadata.dat_edu.exercise``.
+    """
+    nb = copy.deepcopy(solution)
+    spec = ExerciseSpec(exercise=name, path=Path(name))
+    for index, cell in enumerate(nb.cells):
+        where = _where(name, index, cell)
+        src = _source(cell)
+        parts = check_tags(cell)
+        if len(parts) > 1:
+            raise MarkupError(f"{where}: a cell can check only one part, it has tags {parts}")
+        if cell.cell_type in ("code", "markdown"):
+            new, n_sol, n_hidden = _replace_regions(src, where, cell.cell_type)
+        else:
+            new, n_sol, n_hidden = src, 0, 0
+        if parts and cell.cell_type != "code":
+            raise MarkupError(f"{where}: tag check:part{parts[0]} is on a {cell.cell_type} cell; tag the check code cell")
+        if n_hidden and not parts:
+            raise MarkupError(f"{where}: hidden tests are only allowed in a check cell (tag it check:partN)")
+        if parts:
+            n = parts[0]
+            if n in spec.parts:
+                raise MarkupError(f"{where}: part {n} already has a check cell (cell id {spec.parts[n].cell_id})")
+            if n_sol:
+                raise MarkupError(f"{where}: a check cell must not contain a solution region")
+            if not new.strip():
+                raise MarkupError(f"{where}: the check cell is empty once hidden tests are removed; keep a visible check")
+            points = (cell.metadata.get("dat_edu") or {}).get("points", 1)
+            if not isinstance(points, (int, float)) or isinstance(points, bool) or points < 0:
+                raise MarkupError(f"{where}: metadata dat_edu.points must be a number >= 0, got {points!r}")
+            name_meta = (cell.metadata.get("dat_edu") or {}).get("name")
+            spec.parts[n] = PartSpec(n, name_meta or _part_name(src, n), points, cell.get("id"), src, new)
+        if cell.cell_type == "code" and (n_sol or n_hidden):
+            err = _python_parses(new)
+            if err:
+                raise MarkupError(f"{where}: the exercise version of this cell does not parse: {err}")
+        cell.source = new
+        meta = {k: cell.metadata[k] for k in KEEP_CELL_METADATA if k in cell.metadata}
+        if parts:
+            meta["editable"] = False
+            meta["deletable"] = False
+        cell.metadata = nbformat.from_dict(meta)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    if spec.parts:
+        missing = sorted(set(range(1, max(spec.parts) + 1)) - set(spec.parts))
+        if missing:
+            raise MarkupError(f"{name}: parts are numbered 1..{max(spec.parts)} but part(s) {missing} have no check cell")
+    meta = nb.metadata
+    meta.pop("widgets", None)
+    meta.pop("toc", None)
+    meta["dat_edu"] = {**dict(meta.get("dat_edu") or {}), "exercise": name}
+    spec.headings = _headings(solution)
+    return nb, spec
+
+
+def notebook_bytes(nb) -> bytes:
+    """Serialise exactly as nbformat.write does (sorted keys, indent 1, final newline)."""
+    text = nbformat.writes(nb)
+    if not text.endswith("\n"):
+        text += "\n"
+    return text.encode("utf-8")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_notebook(path: Path):
+    with open(path, encoding="utf-8") as fh:
+        return nbformat.read(fh, as_version=4)
+
+
+def load_spec(path: Path) -> ExerciseSpec:
+    """Grading spec of one solution notebook."""
+    path = Path(path)
+    _, spec = make_exercise(read_notebook(path), exercise_id(path))
+    spec.path = path
+    return spec
+
+
+def solution_notebooks(solutions: Path) -> list[Path]:
+    return sorted(p for p in Path(solutions).glob("*.ipynb") if not p.name.startswith("."))
+
+
+@dataclass
+class Plan:
+    writes: dict[Path, bytes] = field(default_factory=dict)  # path -> new bytes (stale or missing)
+    extra: list[Path] = field(default_factory=list)  # exercises without a solution
+
+
+def plan(solutions: Path, exercises: Path) -> Plan:
+    """Compute what the generator would write (only files whose bytes differ)."""
+    result = Plan()
+    solutions, exercises = Path(solutions), Path(exercises)
+    names = set()
+    for sol_path in solution_notebooks(solutions):
+        name = exercise_id(sol_path)
+        names.add(name)
+        raw = sol_path.read_bytes()
+        sol = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        ex, _ = make_exercise(sol, name)
+        if (sol.metadata.get("dat_edu") or {}).get("exercise") != name:
+            sol.metadata["dat_edu"] = {**dict(sol.metadata.get("dat_edu") or {}), "exercise": name}
+            result.writes[sol_path] = notebook_bytes(sol)
+        ex_path = exercises / sol_path.name
+        data = notebook_bytes(ex)
+        if not ex_path.exists() or ex_path.read_bytes() != data:
+            result.writes[ex_path] = data
+    if exercises.is_dir():
+        for p in sorted(exercises.glob("*.ipynb")):
+            if p.stem not in names:
+                result.extra.append(p)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dat_edu.course.exercises", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--solutions", default="solutions", type=Path, help="folder of solution notebooks (default: solutions)")
+    ap.add_argument("--exercises", default="exercises", type=Path, help="output folder (default: exercises)")
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 and list differences if stale")
+    args = ap.parse_args(argv)
+    if not args.solutions.is_dir():
+        ap.error(f"solutions folder {args.solutions} does not exist")
+    try:
+        todo = plan(args.solutions, args.exercises)
+    except MarkupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.check:
+        problems = []
+        for path in todo.writes:
+            if path.parent == args.exercises:
+                problems.append(f"{path}: {'stale' if path.exists() else 'missing'}")
+            else:
+                problems.append(f"{path}: metadata dat_edu.exercise missing or wrong")
+        problems += [f"{p}: has no solution notebook in {args.solutions}/ (delete it)" for p in todo.extra]
+        if problems:
+            print("exercises/ is out of date with solutions/:", file=sys.stderr)
+            for line in problems:
+                print(f"  {line}", file=sys.stderr)
+            print("run: python -m dat_edu.course.exercises", file=sys.stderr)
+            return 1
+        print(f"exercises up to date ({len(solution_notebooks(args.solutions))} notebooks)")
+        return 0
+    args.exercises.mkdir(parents=True, exist_ok=True)
+    for path, data in todo.writes.items():
+        write_atomic(path, data)
+        print(f"wrote {path}")
+    for p in todo.extra:
+        print(f"warning: {p} has no solution notebook; delete it", file=sys.stderr)
+    if not todo.writes:
+        print("exercises already up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

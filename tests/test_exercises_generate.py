@@ -1,0 +1,195 @@
+"""dat_edu.course.exercises: solutions/ -> exercises/ (no kernels; fast)."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from dat_edu.course import exercises as gen
+
+KS = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+def solution_nb():
+    check1 = new_code_cell(
+        "with part(1, 'add'):\n"
+        "    check(None, add(1, 2) == 3, 'add(1, 2) is wrong')\n"
+        "    ### BEGIN HIDDEN TESTS\n"
+        "    check(None, add(-1, 1) == 0, 'add fails for negative numbers')\n"
+        "    ### END HIDDEN TESTS\n",
+        metadata={"tags": ["check:part1"], "dat_edu": {"points": 2}, "scrolled": True},
+        execution_count=3,
+        outputs=[new_output("stream", name="stdout", text="Part 1 (add): passed\n")],
+    )
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# 01 Tiny\n## Part 1: add", id="c0"),
+            new_code_cell("from dat_edu.course.checks import part, check", id="c1", execution_count=1),
+            new_code_cell(
+                "class Adder:\n"
+                "    def add(self, a, b):\n"
+                "        ### BEGIN SOLUTION\n"
+                "        total = a + b\n"
+                "        return total\n"
+                "        ### END SOLUTION\n"
+                "\n"
+                "def add(a, b):\n"
+                "    ### BEGIN SOLUTION\n"
+                "    return Adder().add(a, b)\n"
+                "    ### END SOLUTION",
+                id="c2",
+                execution_count=2,
+                metadata={"execution": {"iopub.status.busy": "2026-01-01T00:00:00"}},
+            ),
+            check1,
+            new_markdown_cell("Why?\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION\n", id="c4"),
+            new_code_cell("print('demo')", id="c5", execution_count=4,
+                          outputs=[new_output("stream", name="stdout", text="demo\n")]),
+            new_markdown_cell("## Summary", id="c6"),
+        ],
+        metadata={"kernelspec": KS, "widgets": {"state": {}}},
+    )
+
+
+def fix_ids(nb):
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"c{i}"
+    return nb
+
+
+def test_solution_region_replaced_at_its_indent():
+    ex, spec = gen.make_exercise(fix_ids(solution_nb()), "01_tiny")
+    src = ex.cells[2].source
+    assert src == (
+        "class Adder:\n"
+        "    def add(self, a, b):\n"
+        "        # YOUR CODE HERE\n"
+        "        raise NotImplementedError()\n"
+        "\n"
+        "def add(a, b):\n"
+        "    # YOUR CODE HERE\n"
+        "    raise NotImplementedError()"
+    )
+    assert "BEGIN" not in src and "a + b" not in src
+
+
+def test_markdown_answer_and_hidden_tests():
+    sol = fix_ids(solution_nb())
+    ex, spec = gen.make_exercise(sol, "01_tiny")
+    assert ex.cells[4].source == "Why?\n\nYOUR ANSWER HERE\n"
+    check_src = ex.cells[3].source
+    assert "HIDDEN" not in check_src and "negative" not in check_src
+    assert check_src == "with part(1, 'add'):\n    check(None, add(1, 2) == 3, 'add(1, 2) is wrong')\n"
+    p = spec.parts[1]
+    assert (p.number, p.name, p.points) == (1, "add", 2)
+    assert "negative" in p.full_source and p.exercise_source == check_src
+    # the solution object itself is not modified
+    assert "BEGIN SOLUTION" in sol.cells[2].source
+
+
+def test_outputs_cleared_metadata_kept_and_marked():
+    ex, _ = gen.make_exercise(fix_ids(solution_nb()), "01_tiny")
+    for cell in ex.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+            assert "execution" not in cell.metadata and "scrolled" not in cell.metadata
+    check = ex.cells[3]
+    assert check.metadata["tags"] == ["check:part1"]
+    assert check.metadata["dat_edu"] == {"points": 2}
+    assert check.metadata["editable"] is False and check.metadata["deletable"] is False
+    assert ex.metadata["dat_edu"] == {"exercise": "01_tiny"}
+    assert ex.metadata["kernelspec"] == KS and "widgets" not in ex.metadata
+    assert [c.id for c in ex.cells] == [f"c{i}" for i in range(7)]
+
+
+def test_deterministic_bytes():
+    a = gen.notebook_bytes(gen.make_exercise(fix_ids(solution_nb()), "01_tiny")[0])
+    b = gen.notebook_bytes(gen.make_exercise(fix_ids(solution_nb()), "01_tiny")[0])
+    assert a == b and a.endswith(b"\n")
+    json.loads(a)
+
+
+@pytest.mark.parametrize(
+    "source, expect",
+    [
+        ("x = 1\n### BEGIN SOLUTION\nx = 2\n", "never closed"),
+        ("x = 1\n### END SOLUTION\n", "does not match"),
+        ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n### END SOLUTION\n", "cannot be nested"),
+        ("### BEGIN SOLUTION\nx = 1\n### END HIDDEN TESTS\n", "does not match"),
+        ("## BEGIN SOLUTION\nx = 1\n## END SOLUTION\n", "malformed marker"),
+        ("### BEGIN HIDDEN TESTS\nassert True\n### END HIDDEN TESTS\n", "only allowed in a check cell"),
+    ],
+)
+def test_bad_markers_raise_naming_notebook_and_cell(source, expect):
+    nb = new_notebook(cells=[new_markdown_cell("# t", id="m0"), new_code_cell(source, id="bad1")], metadata={"kernelspec": KS})
+    with pytest.raises(gen.MarkupError) as info:
+        gen.make_exercise(nb, "05_broken")
+    msg = str(info.value)
+    assert expect in msg and "05_broken" in msg and "cell 1" in msg and "bad1" in msg
+
+
+def test_check_cell_rules():
+    def nb_with(*cells):
+        return new_notebook(cells=list(cells), metadata={"kernelspec": KS})
+
+    tag = lambda n: {"tags": [f"check:part{n}"]}  # noqa: E731
+    only_hidden = new_code_cell("### BEGIN HIDDEN TESTS\nassert 1\n### END HIDDEN TESTS", metadata=tag(1))
+    with pytest.raises(gen.MarkupError, match="empty once hidden tests are removed"):
+        gen.make_exercise(nb_with(only_hidden), "x")
+    dup = [new_code_cell("pass", metadata=tag(1)), new_code_cell("pass", metadata=tag(1))]
+    with pytest.raises(gen.MarkupError, match="already has a check cell"):
+        gen.make_exercise(nb_with(*dup), "x")
+    with pytest.raises(gen.MarkupError, match=r"part\(s\) \[1\]"):
+        gen.make_exercise(nb_with(new_code_cell("pass", metadata=tag(2))), "x")
+    with pytest.raises(gen.MarkupError, match="points"):
+        gen.make_exercise(nb_with(new_code_cell("pass", metadata={**tag(1), "dat_edu": {"points": -1}})), "x")
+    broken = new_code_cell("with part(1, 'a'):\n    ### BEGIN HIDDEN TESTS\n    assert 1\n    ### END HIDDEN TESTS\n", metadata=tag(1))
+    with pytest.raises(gen.MarkupError, match="does not parse"):
+        gen.make_exercise(nb_with(broken), "x")
+
+
+def write_solution(folder, name="01_tiny", nb=None):
+    folder.mkdir(exist_ok=True)
+    nbformat.write(fix_ids(nb or solution_nb()), folder / f"{name}.ipynb")
+
+
+def test_cli_generate_then_check(tmp_path, capsys):
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    write_solution(sol)
+    args = ["--solutions", str(sol), "--exercises", str(ex)]
+    assert gen.main(args + ["--check"]) == 1  # nothing generated yet
+    assert gen.main(args) == 0
+    first = (ex / "01_tiny.ipynb").read_bytes()
+    # the solution got its exercise id, and nothing else changed in it
+    sol_nb = nbformat.read(sol / "01_tiny.ipynb", as_version=4)
+    assert sol_nb.metadata["dat_edu"] == {"exercise": "01_tiny"}
+    assert "BEGIN SOLUTION" in sol_nb.cells[2].source and sol_nb.cells[3].outputs
+    assert gen.main(args + ["--check"]) == 0
+    assert gen.main(args) == 0
+    assert (ex / "01_tiny.ipynb").read_bytes() == first  # same bytes on a re-run
+    capsys.readouterr()
+
+    # a changed solution makes exercises/ stale, and --check names the file
+    nb = nbformat.read(sol / "01_tiny.ipynb", as_version=4)
+    nb.cells[5].source = "print('changed demo')"
+    nbformat.write(nb, sol / "01_tiny.ipynb")
+    assert gen.main(args + ["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "01_tiny.ipynb: stale" in err
+    assert (ex / "01_tiny.ipynb").read_bytes() == first  # --check writes nothing
+
+    # an exercise without a solution is reported too
+    gen.main(args)
+    (ex / "99_orphan.ipynb").write_bytes(first)
+    assert gen.main(args + ["--check"]) == 1
+    assert "99_orphan.ipynb: has no solution" in capsys.readouterr().err
+
+
+def test_cli_reports_markup_error(tmp_path, capsys):
+    nb = new_notebook(cells=[new_code_cell("### BEGIN SOLUTION\nx = 1\n")], metadata={"kernelspec": KS})
+    write_solution(tmp_path / "solutions", "02_bad", nb)
+    assert gen.main(["--solutions", str(tmp_path / "solutions"), "--exercises", str(tmp_path / "ex")]) == 1
+    assert "02_bad: cell 0" in capsys.readouterr().err
+    assert not (tmp_path / "ex" / "02_bad.ipynb").exists()
