@@ -4,7 +4,8 @@
                             [--batch 2] [--repeats N]
 
 For every feature-map size H = W = s it times one forward + backward pass (median over ``repeats``
-runs after ``warmup`` runs) of three attention layers on a (batch, dim, s, s) input:
+runs after ``warmup`` runs; the layers take turns so background load hits them alike) of three
+attention layers on a (batch, dim, s, s) input:
 
   dense       MultiHeadSelfAttention: every query attends to all H*W pixels        -> H*W keys
   window      WindowAttention (shift 0): every query attends to its w x w window    -> w*w keys
@@ -72,41 +73,51 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(
-    module: nn.Module, x: torch.Tensor, repeats: int, warmup: int
-) -> tuple[float, float, float | None]:
-    """Returns (median fwd+bwd ms, saved activations MiB, CUDA peak MiB above baseline or None)."""
+def _step(module: nn.Module, x: torch.Tensor) -> None:
+    """One training step's worth of attention work: forward, then backward of a scalar loss."""
+    module.zero_grad(set_to_none=True)
+    x.grad = None
+    module(x).sum().backward()
+
+
+def _time_interleaved(modules: list[nn.Module], x: torch.Tensor, repeats: int, warmup: int) -> list[float]:
+    """Median fwd+bwd milliseconds of each module.
+
+    The modules take turns (round robin) rather than one finishing all its runs before the next
+    starts: when the machine is busy with something else, every module sees the same mix of slow
+    and fast moments, so the comparison between rows stays fair.
+    """
     device = x.device
-    params = tuple(module.parameters())
-
-    def step() -> None:
-        module.zero_grad(set_to_none=True)
-        x.grad = None
-        module(x).sum().backward()
-
     for _ in range(warmup):
-        step()
-    times = []
+        for m in modules:
+            _step(m, x)
+    times: list[list[float]] = [[] for _ in modules]
     for _ in range(max(repeats, 1)):
-        _sync(device)
-        t0 = time.perf_counter()
-        step()
-        _sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
+        for i, m in enumerate(modules):
+            _sync(device)
+            t0 = time.perf_counter()
+            _step(m, x)
+            _sync(device)
+            times[i].append((time.perf_counter() - t0) * 1e3)
+    return [statistics.median(t) for t in times]
 
-    # memory: one more forward, separately, so the hooks do not slow the timed runs
+
+def _memory(module: nn.Module, x: torch.Tensor) -> tuple[float, float | None]:
+    """(saved activations MiB, CUDA peak MiB above the memory allocated before the step, or None)."""
+    device = x.device
     module.zero_grad(set_to_none=True)
     x.grad = None
     peak = None
     if device.type == "cuda":
+        _sync(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-    y, saved = saved_activation_bytes(lambda: module(x), exclude=params)
+    y, saved = saved_activation_bytes(lambda: module(x), exclude=tuple(module.parameters()))
     y.sum().backward()
     if device.type == "cuda":
         _sync(device)
         peak = (torch.cuda.max_memory_allocated(device) - base) / MIB
-    return statistics.median(times), saved / MIB, peak
+    return saved / MIB, peak
 
 
 def _deformable_row(size: int, dim: int, heads: int, groups: int, stride: int, x: torch.Tensor) -> dict:
@@ -169,6 +180,7 @@ def run_benchmark(
                                "note": f"skipped: window {w} does not divide {s}"})
         candidates.append(_deformable_row(s, dim, heads, groups, stride, x))
 
+        size_rows, modules = [], []
         for c in candidates:
             m = c.pop("module", None)
             row = {"keys_per_query": None, "time_ms": None, "saved_mib": None, "cuda_peak_mib": None,
@@ -176,8 +188,15 @@ def run_benchmark(
             if m is not None:
                 m = m.to(dev).train()
                 row["params"] = sum(p.numel() for p in m.parameters())
-                row["time_ms"], row["saved_mib"], row["cuda_peak_mib"] = _measure(m, x, repeats, warmup)
-            rows.append(row)
+                modules.append((row, m))
+            size_rows.append(row)
+        # memory first, one module at a time (the hooks would slow the timed runs down)
+        for row, m in modules:
+            row["saved_mib"], row["cuda_peak_mib"] = _memory(m, x)
+        medians = _time_interleaved([m for _, m in modules], x, repeats, warmup)
+        for (row, _), ms in zip(modules, medians):
+            row["time_ms"] = ms
+        rows.extend(size_rows)
     return rows
 
 
