@@ -349,7 +349,9 @@ def forbid_calls(
 
     # 2. dynamic check: patch module attributes and globals bound to the originals
     calls: list[str] = []
-    originals = {id(obj): dotted for dotted, (_, _, obj) in targets.items()}
+    originals: dict[int, str] = {}
+    for dotted, (_, _, obj) in targets.items():
+        originals.setdefault(id(obj), dotted)  # F.conv2d is torch.conv2d: name it as asked
 
     def recorder(dotted: str) -> Callable:
         def _forbidden(*a: Any, **k: Any) -> Any:
@@ -362,7 +364,7 @@ def forbid_calls(
     try:
         for dotted, (owner, attr, obj) in targets.items():
             patches.append((owner, attr, obj))
-            setattr(owner, attr, recorder(dotted))
+            setattr(owner, attr, recorder(originals[id(obj)]))
         for f in _functions_of(fn):
             g = f.__globals__
             for key, value in list(g.items()):
