@@ -623,7 +623,7 @@ def sampling_grid_widget(image: torch.Tensor | None = None, out_size: tuple[int,
     Controls: shift_y, shift_x (normalized), scale, angle (degrees), align_corners, reset (button).
     results: {"grid": (h, w, 2) (y, x), "resampled": (C, h, w), plus the control values}.
     """
-    image = load_photo((300, 256)) if image is None else image
+    image = load_photo((150, 128)) if image is None else image
     controls = {
         "shift_y": _slider("float", "move y", 0.0, -1.0, 1.0, 0.05),
         "shift_x": _slider("float", "move x", 0.0, -1.0, 1.0, 0.05),
