@@ -1,7 +1,8 @@
 """Benchmark: what does each kind of attention cost as the feature map grows?
 
     python -m dat_edu.bench [--device cpu|cuda] [--sizes 8 16 32] [--dim 64] [--heads 2]
-                            [--batch 2] [--repeats N]
+                            [--batch 2] [--repeats N] [--warmup N] [--window W] [--groups G]
+                            [--stride S] [--threads T]
 
 For every feature-map size H = W = s it times one forward + backward pass (median over ``repeats``
 runs after ``warmup`` runs; the layers take turns so background load hits them alike) of three
@@ -21,6 +22,8 @@ and measures memory:
            It is the part of training memory that grows with the map (the attention matrix lives here).
 
 Timings are noisy (other processes, CPU frequency); compare rows of one run, not across machines.
+On a CPU that other programs keep busy, multi-threaded kernels (grid_sample, indexing) can stall
+waiting for a thread that is not scheduled: ``--threads 1`` then gives steadier numbers.
 """
 
 from __future__ import annotations
@@ -245,15 +248,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--window", type=int, default=None, help="window size (default: largest <= 7 dividing the size)")
     parser.add_argument("--groups", type=int, default=1, help="offset groups of deformable attention")
     parser.add_argument("--stride", type=int, default=1, help="key-grid stride of deformable attention")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice); 1 is steadier on a busy machine")
     args = parser.parse_args(argv)
     if min(args.sizes) < 1 or args.repeats < 1 or args.warmup < 0 or args.batch < 1:
         parser.error("sizes, repeats and batch must be positive and warmup >= 0")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    old_threads = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     try:
         rows = run_benchmark(args.sizes, args.dim, args.heads, args.batch, args.repeats, args.warmup,
                              args.device, args.window, args.groups, args.stride)
     except ValueError as err:
         parser.error(str(err))
-    threads = f", {torch.get_num_threads()} CPU threads" if args.device == "cpu" else ""
+    finally:
+        torch.set_num_threads(old_threads)  # main() is also called from tests and notebooks
+    threads = f", {args.threads or old_threads} CPU threads" if args.device == "cpu" else ""
     print(f"attention fwd+bwd: batch {args.batch}, dim {args.dim}, heads {args.heads}, device {args.device}"
           f"{threads}; median of {args.repeats} after {args.warmup} warm-up")
     if args.device == "cpu":

@@ -66,9 +66,12 @@ def test_deformable_missing_is_skipped(monkeypatch):
 
 
 def test_cli_prints_table(capsys):
+    threads = torch.get_num_threads()
     rows = bench.main(["--sizes", "4", "--dim", "8", "--heads", "2", "--batch", "1", "--repeats", "1",
-                       "--warmup", "0"])
+                       "--warmup", "0", "--threads", "1"])
+    assert torch.get_num_threads() == threads  # restored
     out = capsys.readouterr().out
+    assert "1 CPU threads" in out
     assert "saved activations MiB" in out and "keys/query" in out
     assert "4x4" in out and "dense" in out and "window" in out
     assert len(rows) == 3
