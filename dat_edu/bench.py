@@ -18,7 +18,8 @@ and measures memory:
            before it (parameters and the input), in MiB;
   on CPU:  there is no peak-memory counter, so it adds up the bytes of the tensors that autograd
            saves for the backward pass (``torch.autograd.graph.saved_tensors_hooks``), counting each
-           storage once and leaving out the parameters: the "saved activations" of the layer.
+           storage once and leaving out the parameters (the input counts when a layer saves it):
+           the "saved activations" of the layer.
            It is the part of training memory that grows with the map (the attention matrix lives here).
 
 Timings are noisy (other processes, CPU frequency); compare rows of one run, not across machines.
