@@ -308,8 +308,8 @@ def draw_receptive_fields(
         for r in range(nq)
     ]
     if points:
-        handles.append(Line2D([], [], marker="x", color="cyan", markeredgecolor="black",
-                              linestyle="none", label="sampling points"))
+        handles.append(Line2D([], [], marker="x", color="darkcyan", linestyle="none",
+                              markersize=8, label="sampling points"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     fig.colorbar(im, ax=axes, shrink=0.8, label=f"normalized |gradient| ** {gamma}")
     return fig
