@@ -483,15 +483,16 @@ def plot_key_grid(
     im = ax0.imshow(fmap.mean(0).numpy(), cmap="gray", vmin=0, vmax=1)
     ax0.quiver(ref[:, 1], ref[:, 0], pos[:, 1] - ref[:, 1], pos[:, 0] - ref[:, 0], angles="xy",
                scale_units="xy", scale=1, color="orange", width=0.005)
-    ax0.scatter(ref[:, 1], ref[:, 0], s=40, facecolors="none", edgecolors="cyan", marker="o", label="reference points")
-    ax0.scatter(pos[:, 1], pos[:, 0], s=40, c="red", marker="x", label="sampled positions")
+    size = 40 if len(ref) <= 100 else 14  # smaller markers for dense (stride 1) key grids
+    ax0.scatter(ref[:, 1], ref[:, 0], s=size, facecolors="none", edgecolors="cyan", marker="o", label="reference points")
+    ax0.scatter(pos[:, 1], pos[:, 0], s=size, c="red", marker="x", label="sampled positions")
     ax0.set_xlim(-1.5, W + 0.5)
     ax0.set_ylim(H + 0.5, -1.5)
     chans = f"channel {group * cg}" if cg == 1 else f"channels {group * cg}..{(group + 1) * cg - 1}"
     ax0.set_title(f"group {group} samples its {chans}")
     ax0.set_xlabel("x (pixels)")
     ax0.set_ylabel("y (pixels)")
-    ax0.legend(loc="lower right", fontsize=8)
+    ax0.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)  # below: keep the map clear
     fig.colorbar(im, ax=ax0, fraction=0.046, label="feature value")
     at_ref = sampled_features(fmap, key_grid.reference).mean(0).numpy()
     at_pos = sampled_features(fmap, key_grid.pos).mean(0).numpy()
