@@ -30,10 +30,11 @@ their values). Which keys, is a design choice:
 - **Dense attention (ViT).** Every query attends to every key. The receptive field is the whole
   image, but the cost grows with the square of the number of tokens, and each feature can be
   pulled around by irrelevant parts of the image (background, clutter).
-- **Window attention (Swin, PVT's sparse variants).** Keys are restricted to a fixed local window
-  (Swin shifts the windows every other block so neighbouring windows exchange information). This is
-  cheap, but the pattern is **data-agnostic**: the windows are the same whatever the image
-  contains, which limits long-range relations.
+- **Sparse, hand-designed attention (Swin, PVT).** Swin restricts the keys to a fixed local
+  window (and shifts the windows every other block so that neighbouring windows exchange
+  information); PVT attends to a downsampled copy of the map. This is cheap, but the pattern is
+  **data-agnostic**: it is the same whatever the image contains, which limits the modelling of
+  long-range relations.
 - **Deformable convolution (DCN).** A 3×3 kernel whose 9 taps are moved by learned offsets: data
   dependent, but every query has its own few points, so it stays local.
 - **Deformable attention (DAT).** A uniform grid of *reference points*; a small *offset network*
@@ -123,7 +124,7 @@ handles = [
 ]
 fig.legend(handles=handles, loc="lower center", ncol=6, frameon=False)
 fig.suptitle("Which keys does a query use? (toy 16 x 16 token map, hand-made offsets)")
-fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+fig.tight_layout(rect=(0, 0.11, 1, 0.94))
 plt.show()
 """),
 ("md", r"""
@@ -192,8 +193,8 @@ deformable position bias each help on their own, that the early stages should ke
 | 02 | Normalization and the MLP | LayerNorm over channels, GELU, the MLP block, pre-norm residuals, DropPath | `dat_edu.norm`, `dat_edu.mlp` |
 | 03 | Sampling | reference grids in $[-1, 1]$, `align_corners`, bilinear sampling from scratch | `dat_edu.sampling` |
 | 04 | Offsets | the offset network and bounded offsets | `dat_edu.offsets` |
-| 05 | Attention | scaled dot-product and multi-head attention; window and shifted-window attention | `dat_edu.attention`, `dat_edu.windows` |
-| 06 | Position bias | Swin's relative position table, DAT's interpolated bias, continuous bias | `dat_edu.position_bias` |
+| 05 | Attention | scaled dot-product and multi-head attention (numerically stable softmax); window and shifted-window attention | `dat_edu.attention`, `dat_edu.windows` |
+| 06 | Position bias | Swin's relative position table, DAT's interpolated bias, continuous (SwinV2-style) bias | `dat_edu.position_bias` |
 | 07 | Deformable attention | the full DAT attention block, checked against the official code | `dat_edu.deformable` |
 | 08 | The DAT model | stem, stages, downsampling, head; loading official weights | `dat_edu.model`, `dat_edu.weights` |
 | 09 | Training | training a small DAT on CPU: data, augmentation (e.g. CutMix), curves | `dat_edu.train`, `dat_edu.data` |

@@ -380,12 +380,26 @@ print("standard / depthwise cost:", int(ratio))
 """),
 ("md", r"""
 The offset network has to decide, for each reference point, *where nearby the interesting content
-is*. That needs **spatial context** (a k×k neighbourhood; DAT uses k = 9, 7, 5, 3 in stages 1–4)
-but not a rich mixing of channels, which the cheap 1×1 conv to 2 channels does afterwards. A
+is*. That needs **spatial context** (a k×k neighbourhood: the official code picks k = 9, 7, 5, 3 for stages
+1–4, larger where the maps are larger; DAT-T's deformable stages 3 and 4 use 5 and 3) but not a
+rich mixing of channels, which the cheap 1×1 conv to 2 channels does afterwards. A
 depthwise conv delivers exactly that at $C k^2$ instead of $C^2 k^2$ weights, 128× cheaper here,
 and its stride sets how many reference points there are. The structure —
 depthwise k×k → LayerNorm → GELU → 1×1 — is a depthwise-separable conv with a normalization and
 a nonlinearity in between, which lesson 02 explains.
+
+Lesson 04 builds this offset network; the library already has it as `dat_edu.offsets.OffsetNetwork`.
+A first look at its layers, with the stage-3 sizes from the table:
+"""),
+("code", r"""
+from dat_edu.offsets import OffsetNetwork
+
+net = OffsetNetwork(channels=128, kernel_size=5, stride=1)
+print("layers:", [f"{name}: {type(m).__name__}" for name, m in net.named_children()])
+print("first layer is depthwise (groups == channels):", net.dwconv.groups == net.dwconv.in_channels == 128)
+print("its parameters:", count_parameters(net.dwconv), "=", conv_params(128, 128, 5, groups=128, bias=True))
+q_group = torch.randn(3, 128, 14, 14)           # 3 groups of one image's queries, 14 x 14 map
+print("offsets:", tuple(net(q_group).shape), "- channel 0 is the shift in y, channel 1 in x")
 """),
 ("md", r"""
 ## Summary

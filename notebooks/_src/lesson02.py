@@ -136,7 +136,7 @@ ln2d = LayerNorm2d(8)
 with torch.no_grad():
     ln2d.norm.load_state_dict(ln.state_dict())
     print("LayerNorm2d == from scratch:", torch.allclose(ln2d(x), by_hand, atol=1e-5))
-print(ln2d)
+print("inner module:", type(ln2d.norm).__name__, tuple(ln2d.norm.normalized_shape))
 print("parameters:", [name for name, _ in ln2d.named_parameters()], "=", sum(p.numel() for p in ln2d.parameters()))
 """),
 ("md", r"""
