@@ -23,9 +23,10 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/00_start_here.ipynb
 
 # Unit tests, then lessons and solutions re-executed and compared cell by cell (strict nbval).
-# --dist loadfile keeps every notebook's cells in one worker, in order.
+# --dist loadfile keeps every notebook's cells in one worker, in order. One thread per worker:
+# two workers with two threads each oversubscribe a 2-core machine (tiny float64 ops get ~100x slower).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval tests notebooks solutions
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval tests notebooks solutions
 
 # Re-execute every lesson and solution in place from a fresh kernel (commit the result).
 notebooks: $(STAMP)
