@@ -115,11 +115,13 @@ def hygiene_problems(nb, name: str) -> list[str]:
             f"(executed top to bottom from a fresh kernel): {fix}"
         )
     ignored = []
+    never = [i for i, c in code if c.execution_count is None]
+    if never:
+        first = _label(never[0], nb.cells[never[0]])
+        problems.append(f"{len(never)} code cells were never executed (cells {never}, first {first}): {fix}")
     for i, c in code:
         where = _label(i, c)
-        if c.execution_count is None:
-            problems.append(f"{where} was never executed: {fix}")
-        elif not c.outputs and produces_output(c.source):
+        if c.execution_count is not None and not c.outputs and produces_output(c.source):
             problems.append(f"{where} prints or displays something but has no stored output, so nbval checks nothing: {fix}")
         if _has_marker(c, "NBVAL_SKIP", "nbval-skip"):
             problems.append(f"{where} is skipped by nbval (NBVAL_SKIP / nbval-skip): make it run in every test")
@@ -267,7 +269,7 @@ def test_rules_catch_each_problem():
         nb.cells[1].metadata["tags"] = ["raises-exception"]
 
     expected = {
-        never_run: "was never executed",
+        never_run: "1 code cells were never executed (cells [6], first cell 6 (`def f():`))",
         out_of_order: "execution counts are [1, 3, 2, 4, 5], expected 1..5",
         stale_outputs: "prints or displays something but has no stored output",
         skipped: "is skipped by nbval",

@@ -30,6 +30,21 @@ Grading (see :mod:`dat_edu.course.exercises` for how solutions are marked up):
 * Broken notebooks (invalid JSON, syntax errors, infinite loops, missing
   imports, kernel crashes) give 0 for the affected parts with a clear message.
 
+Marking up a solution notebook (``solutions/NN_name.ipynb``), in short:
+
+* code to hide: lines ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` (the
+  exercise gets ``# YOUR CODE HERE`` + ``raise NotImplementedError()`` at that
+  indent); in markdown the region becomes ``YOUR ANSWER HERE``;
+* one check cell per part: cell tag ``check:partN``, optional cell metadata
+  ``"dat_edu": {"points": P}`` (default 1), body
+  ``with part(N, "name"): ...`` (from :mod:`dat_edu.course.checks`), printing
+  only ``Part N (name): passed``;
+* hidden tests: ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``
+  inside a check cell only;
+* notebook metadata ``"dat_edu": {"exercise": "NN_name"}`` is written by
+  ``python -m dat_edu.course.exercises`` (don't edit it).
+Full details: :mod:`dat_edu.course.exercises`.
+
 Output: CSV with columns ``learner, exercise, part, points, max_points,
 message`` (one row per learner x exercise x part, plus rows for unmatched
 notebooks); optional markdown summary with a per-learner table and totals.
@@ -49,6 +64,7 @@ import re
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 import threading
@@ -249,7 +265,8 @@ def execute_cells(nb, cwd: Path, cell_timeout: float, notebook_timeout: float) -
     watchdog.daemon = True
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     try:
-        with client.setup_kernel(cwd=str(cwd), env=kernel_env({"DAT_EDU_GRADING": "1"})):
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # learners' C-level prints
+        with client.setup_kernel(cwd=str(cwd), env=kernel_env({"DAT_EDU_GRADING": "1"}), **quiet):
             watchdog.start()
             for pos, index in enumerate(code_cells):
                 cell = nb.cells[index]
