@@ -250,3 +250,19 @@ def test_usage_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         grade.main([str(tmp_path / "subs"), "--solutions", str(tmp_path)])
     assert info.value.code == 2 and "no solution notebooks" in capsys.readouterr().err
+
+
+def test_stuck_kernel_hits_the_notebook_limit(tmp_path):
+    """A loop that ignores the interrupt: later cells time out until the notebook limit stops the run."""
+    import time
+
+    nb = filled()
+    nb.cells.insert(5, new_code_cell("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"))
+    save(tmp_path / "stuck", "01_tiny.ipynb", nb)
+    spec = gen.make_exercise(solution_nb(), "01_tiny")[1]
+    start = time.monotonic()
+    rows = grade.grade_notebook("stuck", tmp_path / "stuck" / "01_tiny.ipynb", spec, tmp_path / "stuck",
+                                cell_timeout=1, notebook_timeout=4)
+    assert time.monotonic() - start < 30
+    assert (rows[0].points, rows[0].message) == (2, "passed")
+    assert rows[1].points == 0 and "the notebook time limit of 4 s was reached" in rows[1].message, rows[1].message
