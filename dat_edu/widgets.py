@@ -45,6 +45,7 @@ from dat_edu.sampling import aligned_grid, normalized_to_pixel, reference_grid, 
 __all__ = [
     "load_photo",
     "photo_features",
+    "colour_features",
     "base_grid",
     "transform_grid",
     "transform_points",
@@ -102,6 +103,17 @@ def photo_features(size: tuple[int, int] = (28, 28)) -> torch.Tensor:
     lo = feats.amin(dim=(1, 2), keepdim=True)
     hi = feats.amax(dim=(1, 2), keepdim=True)
     return (feats - lo) / (hi - lo).clamp_min(1e-8)
+
+
+def colour_features(image: torch.Tensor) -> torch.Tensor:
+    """Per-pixel colour directions (C, H, W): standardize each channel, then scale every pixel to unit length.
+
+    With unit-length features, q . k is the cosine similarity of two colours (1 = same colour),
+    so a query attends most to itself and to pixels of similar colour (cosine attention, as in
+    Swin V2). Lesson 05's widget uses these as queries = keys, with no learned projections.
+    """
+    z = (image - image.mean(dim=(1, 2), keepdim=True)) / image.std(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+    return z / z.norm(dim=0, keepdim=True).clamp_min(1e-6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -711,20 +723,21 @@ def attention_widget(
 ) -> Any:
     """Pick a query pixel and see its attention over the keys (dense / window / shifted / deformable).
 
-    Features are the standardized RGB values of a 16 x 16 photo (queries = keys, no projections),
-    so a query attends to pixels of similar colour. Controls: row, col, kind, sharpness (multiplies
-    the C ** -0.5 scale), new offsets (button: random offsets for the deformable keys).
+    Features are :func:`colour_features` of a 16 x 16 photo (unit-length standardized RGB;
+    queries = keys, no projections), so q . k is a colour similarity in [-1, 1] and a query attends
+    to pixels of similar colour. Controls: row, col, kind, sharpness (the score scale, i.e. one over
+    the softmax temperature), new offsets (button: random offsets for the deformable keys).
     results: {"result": AttentionResult, "weights": (H, W), "positions": (hk, wk, 2) deformable keys,
-    "features": (C, H, W) the standardized features, plus the control values and "seed"}.
+    "features": (C, H, W) the colour features, plus the control values and "seed"}.
     """
     image = load_photo((16, 16)) if image is None else image
     C, H, W = image.shape
-    feats = (image - image.mean(dim=(1, 2), keepdim=True)) / image.std(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+    feats = colour_features(image)
     controls = {
         "row": _slider("int", "query row", H // 3, 0, H - 1, 1),
         "col": _slider("int", "query col", W // 2, 0, W - 1, 1),
         "kind": widgets.Dropdown(options=list(ATTENTION_KINDS), value="dense", description="attention"),
-        "sharpness": _slider("float", "sharpness", 2.0, 0.25, 8.0, 0.25),
+        "sharpness": _slider("float", "sharpness", 8.0, 1.0, 20.0, 0.5),
         "new_offsets": widgets.Button(description="new offsets"),
     }
     state = {"seed": 0}
@@ -732,7 +745,7 @@ def attention_widget(
     def compute(v: dict) -> dict:
         kg = offset_key_grid(*key_grid, jitter=1.0 if state["seed"] else 0.0, seed=state["seed"], range_factor=2.0)
         res = attention_details(feats, (v["row"], v["col"]), v["kind"], window=window, positions=kg.pos,
-                                scale=v["sharpness"] * C**-0.5)
+                                scale=v["sharpness"])
         return {**v, "seed": state["seed"], "result": res, "weights": res.weights, "positions": kg.pos,
                 "features": feats}
 

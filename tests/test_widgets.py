@@ -276,7 +276,7 @@ def test_attention_widget_query_kind_and_button():
     feats = box.results["features"]
     box.controls["row"].value = 3
     box.controls["col"].value = 12
-    scale = box.results["sharpness"] * 3**-0.5
+    scale = box.results["sharpness"]
     assert torch.allclose(box.results["weights"], W.attention_map(feats, (3, 12), scale=scale), atol=1e-6)
     box.controls["kind"].value = "window"
     assert float(box.results["weights"][4:].sum()) == 0.0  # row 3 is in the first window row
@@ -287,6 +287,14 @@ def test_attention_widget_query_kind_and_button():
     assert box.draws == draws + 1 and not torch.allclose(box.results["positions"], before)
     expected = W.attention_map(feats, (3, 12), "deformable", positions=box.results["positions"], scale=scale)
     assert torch.allclose(box.results["weights"], expected, atol=1e-6)
+
+
+def test_colour_features_are_unit_length_and_self_similar():
+    f = W.colour_features(W.load_photo((8, 8)))
+    assert torch.allclose(f.norm(dim=0), torch.ones(8, 8), atol=1e-5)
+    a = W.attention_map(f, (3, 4), scale=20.0)
+    # the query's own colour has cosine similarity 1, the maximum: no pixel gets more weight
+    assert float(a[3, 4]) >= float(a.max()) - 1e-6
 
 
 def test_widget_is_a_vbox_with_an_output():
