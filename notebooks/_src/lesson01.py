@@ -200,8 +200,7 @@ fig.tight_layout()
 plt.show()
 """),
 ("md", r"""
-The edge image is coloured where the channels' edges differ (e.g. the red-and-blue uniform against
-the background): each channel was filtered on its own. Now give every channel a *different* filter:
+The edge image is coloured where the channels' edges differ (the flag's stripes, the ribbons): each channel was filtered on its own. Now give every channel a *different* filter:
 blur the red channel, find vertical edges in the green one and horizontal edges in the blue one.
 """),
 ("code", r"""
@@ -357,10 +356,11 @@ except ValueError as err:
 ("md", r"""
 ## 6. Where DAT uses convolutions, and why the offset network is depthwise
 
-DAT-T on a 224×224 image: the stem, the downsampling layers, the 1×1 q/k/v/out projections in a
-deformable attention block and the two convolutions of its offset network. In stage 3 (384
-channels, 14×14 map, 3 offset groups of $C_g = 128$ channels, kernel 5). MACs are per image, and
-for the offset network per group (it runs once for each of the 3 groups):
+DAT-T on a 224×224 image uses convolutions for the stem, the downsampling layers, the 1×1
+q/k/v/out projections of a deformable attention block, and the two layers of its offset network.
+The table gives them for stage 3 (384 channels, a 14×14 map, 3 offset groups of $C_g = 128$
+channels, kernel 5). MACs are per image, and for the offset network per group (it runs once for
+each of the 3 groups):
 """),
 ("code", r"""
 rows = [
@@ -408,7 +408,7 @@ print("offsets:", tuple(net(q_group).shape), "- channel 0 is the shift in y, cha
 - params $= C_{out}\,(C_{in}/g)\,k^2\;(+C_{out})$; MACs $= H_{out}W_{out}\cdot$ that (without the
   bias). 16 → 32, 3×3: **4608** standard (not 4068), **2304** with 2 groups, **656** separable.
 - Depthwise: one filter per channel, spatial filtering without channel mixing (`groups = C`).
-- Separable = depthwise + pointwise 1×1: a standard conv with a factorised kernel, ~1/9 the cost here.
+- Separable = depthwise + pointwise 1×1: a standard conv with a factorised kernel, 0.14× the cost here.
 - Group conv = split the channels, convolve each part, concatenate.
 - `dat_edu.conv`: `standard_conv`, `depthwise_conv`, `group_conv`, `depthwise_separable_conv`,
   `conv_params`, `conv_macs`, `separable_params`, `separable_macs`, `conv_output_size`,

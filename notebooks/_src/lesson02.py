@@ -234,8 +234,9 @@ print("parameters by formula:", 8 * C * C + 5 * C, " counted:", sum(p.numel() fo
 """),
 ("md", r"""
 A Linear layer applied to every pixel's channels is exactly a **1×1 convolution** (lesson 01):
-copy the weights into `nn.Conv2d(C, 4C, 1)` and the results match. (DAT's q/k/v projections in the
-deformable block are written as 1×1 convolutions for this reason.)
+copy the weights into `nn.Conv2d(C, 4C, 1)` and the results match. (DAT's deformable block writes its
+q/k/v projections as 1×1 convolutions on the NCHW map, its window blocks as Linear layers on
+tokens: the same operation.)
 """),
 ("code", r"""
 conv1 = nn.Conv2d(C, 4 * C, 1)
