@@ -193,3 +193,21 @@ def test_cli_reports_markup_error(tmp_path, capsys):
     assert gen.main(["--solutions", str(tmp_path / "solutions"), "--exercises", str(tmp_path / "ex")]) == 1
     assert "02_bad: cell 0" in capsys.readouterr().err
     assert not (tmp_path / "ex" / "02_bad.ipynb").exists()
+
+
+@pytest.mark.filterwarnings("ignore::nbformat.warnings.MissingIDFieldWarning")
+def test_cells_without_ids_get_stable_ids(tmp_path):
+    """nbformat invents random ids for cells saved without one; the generator must not."""
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    sol.mkdir()
+    nb = json.loads(nbformat.writes(fix_ids(solution_nb())))
+    for cell in nb["cells"]:
+        cell.pop("id")
+    (sol / "01_tiny.ipynb").write_text(json.dumps(nb))
+    args = ["--solutions", str(sol), "--exercises", str(ex)]
+    plans = [gen.plan(sol, ex).writes[ex / "01_tiny.ipynb"] for _ in range(2)]
+    assert plans[0] == plans[1]
+    assert gen.main(args) == 0 and gen.main(args + ["--check"]) == 0
+    ids = [c["id"] for c in json.loads((sol / "01_tiny.ipynb").read_text())["cells"]]
+    assert len(set(ids)) == len(ids) == 7
+    assert [c["id"] for c in json.loads((ex / "01_tiny.ipynb").read_text())["cells"]] == ids

@@ -179,13 +179,13 @@ def test_solution_hygiene(path):
 def test_exercise_is_generated_from_solution(path):
     exercise = ROOT / "exercises" / path.name
     assert exercise.exists(), f"exercises/{path.name} is missing: run `python -m dat_edu.course.exercises`"
-    nb, _ = gen.make_exercise(_read(path), path.stem)
-    assert exercise.read_bytes() == gen.notebook_bytes(nb), (
+    solution_fix, expected = gen.generate(path)
+    assert exercise.read_bytes() == expected, (
         f"exercises/{path.name} is stale (differs from what solutions/{path.name} generates): "
         "run `python -m dat_edu.course.exercises`"
     )
-    assert (_read(path).metadata.get("dat_edu") or {}).get("exercise") == path.stem, (
-        f"solutions/{path.name} lacks metadata dat_edu.exercise: run `python -m dat_edu.course.exercises`"
+    assert solution_fix is None, (
+        f"solutions/{path.name} lacks metadata dat_edu.exercise or cell ids: run `python -m dat_edu.course.exercises`"
     )
 
 

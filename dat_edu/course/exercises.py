@@ -51,6 +51,7 @@ import argparse
 import ast
 import copy
 import hashlib
+import json
 import os
 import re
 import sys
@@ -302,10 +303,48 @@ def solution_notebooks(solutions: Path) -> list[Path]:
     return sorted(p for p in Path(solutions).glob("*.ipynb") if not p.name.startswith("."))
 
 
+def _give_missing_ids(raw: dict, nb, name: str) -> bool:
+    """nbformat invents *random* ids for cells saved without one; use stable ones instead.
+
+    Returns True when ``nb`` got new ids (the solution file should be rewritten).
+    """
+    if nb.get("nbformat_minor", 0) < 5:
+        return False
+    raw_cells = raw.get("cells", [])
+    changed = False
+    taken = {c.get("id") for c in raw_cells if c.get("id")}
+    for index, (rc, cell) in enumerate(zip(raw_cells, nb.cells)):
+        if not rc.get("id"):
+            salt = 0
+            while True:
+                cid = hashlib.sha1(f"{name}:{index}:{salt}".encode()).hexdigest()[:8]
+                if cid not in taken:
+                    break
+                salt += 1
+            cell["id"] = cid
+            taken.add(cid)
+            changed = True
+    return changed
+
+
 @dataclass
 class Plan:
     writes: dict[Path, bytes] = field(default_factory=dict)  # path -> new bytes (stale or missing)
     extra: list[Path] = field(default_factory=list)  # exercises without a solution
+
+
+def generate(sol_path: Path) -> tuple[bytes | None, bytes]:
+    """(new bytes for the solution if it needs ids/metadata, else None; exercise bytes)."""
+    sol_path = Path(sol_path)
+    name = exercise_id(sol_path)
+    raw = sol_path.read_bytes()
+    sol = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    fix_solution = _give_missing_ids(json.loads(raw), sol, name)
+    ex, _ = make_exercise(sol, name)
+    if (sol.metadata.get("dat_edu") or {}).get("exercise") != name:
+        sol.metadata["dat_edu"] = {**dict(sol.metadata.get("dat_edu") or {}), "exercise": name}
+        fix_solution = True
+    return (notebook_bytes(sol) if fix_solution else None), notebook_bytes(ex)
 
 
 def plan(solutions: Path, exercises: Path) -> Plan:
@@ -314,16 +353,11 @@ def plan(solutions: Path, exercises: Path) -> Plan:
     solutions, exercises = Path(solutions), Path(exercises)
     names = set()
     for sol_path in solution_notebooks(solutions):
-        name = exercise_id(sol_path)
-        names.add(name)
-        raw = sol_path.read_bytes()
-        sol = nbformat.reads(raw.decode("utf-8"), as_version=4)
-        ex, _ = make_exercise(sol, name)
-        if (sol.metadata.get("dat_edu") or {}).get("exercise") != name:
-            sol.metadata["dat_edu"] = {**dict(sol.metadata.get("dat_edu") or {}), "exercise": name}
-            result.writes[sol_path] = notebook_bytes(sol)
+        names.add(exercise_id(sol_path))
+        sol_bytes, data = generate(sol_path)
+        if sol_bytes is not None:
+            result.writes[sol_path] = sol_bytes
         ex_path = exercises / sol_path.name
-        data = notebook_bytes(ex)
         if not ex_path.exists() or ex_path.read_bytes() != data:
             result.writes[ex_path] = data
     if exercises.is_dir():
@@ -352,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             if path.parent == args.exercises:
                 problems.append(f"{path}: {'stale' if path.exists() else 'missing'}")
             else:
-                problems.append(f"{path}: metadata dat_edu.exercise missing or wrong")
+                problems.append(f"{path}: metadata dat_edu.exercise or cell ids missing (the generator adds them)")
         problems += [f"{p}: has no solution notebook in {args.solutions}/ (delete it)" for p in todo.extra]
         if problems:
             print("exercises/ is out of date with solutions/:", file=sys.stderr)
