@@ -534,13 +534,15 @@ def plot_attention(
     i, j = result.query
     ax0.imshow(_rgb(image))
     kp = result.key_pixels.numpy()
-    marker = "x" if result.kind == "deformable" else "."
-    ax0.scatter(kp[:, 1], kp[:, 0], s=18 if marker == "x" else 6, c="cyan", marker=marker, label="keys")
+    if result.kind == "deformable":
+        ax0.scatter(kp[:, 1], kp[:, 0], s=18, c="cyan", marker="x", label="sampled keys")
+    else:
+        ax0.scatter(kp[:, 1], kp[:, 0], s=14, facecolors="none", edgecolors="cyan", marker="o", label="keys")
     ax0.scatter([j], [i], s=220, c="yellow", marker="*", edgecolors="black", label="query")
     ax0.set_title(f"query {result.query} and its {len(kp)} keys")
     ax0.set_xlabel("x (pixels)")
     ax0.set_ylabel("y (pixels)")
-    ax0.legend(loc="lower right", fontsize=8)
+    ax0.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)  # below the image
     im = ax1.imshow(result.weights.numpy(), cmap="viridis")
     ax1.scatter([j], [i], s=220, c="yellow", marker="*", edgecolors="black", label="query")
     if result.kind in ("window", "shifted"):
@@ -555,7 +557,7 @@ def plot_attention(
     ax1.set_title(f"{result.kind} attention of the query (sum={float(result.weights.sum()):.3f})")
     ax1.set_xlabel("key x (pixels)")
     ax1.set_ylabel("key y (pixels)")
-    ax1.legend(loc="lower right", fontsize=8)
+    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=8)
     fig.colorbar(im, ax=ax1, fraction=0.046, label="attention weight")
     return fig
 
