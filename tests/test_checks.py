@@ -32,6 +32,10 @@ def test_check_passes_and_tuple_part():
     check(P, True, "never shown")
     with pytest.raises(ExerciseCheckFailed, match=r"^Part 3 \(x\): bad$"):
         check((3, "x"), 0, "bad")
+    with pytest.raises(ExerciseCheckFailed, match=r"^Part 7 \(softmax rows\): rows must sum to 1$"):
+        check("Part 7 (softmax rows)", False, "rows must sum to 1")
+    with pytest.raises(ValueError, match="not of the form"):
+        check("part seven", True, "x")
     with pytest.raises(ExerciseCheckFailed, match="could not be evaluated"):
         check(P, torch.ones(3), "ambiguous")
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dis
 import importlib
+import re
 import sys
 import types
 from dataclasses import dataclass
@@ -96,6 +97,7 @@ class Part:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
         for i in range(len(_ACTIVE) - 1, -1, -1):
             if _ACTIVE[i] is self:
                 del _ACTIVE[i]
@@ -125,11 +127,16 @@ def part(number: int, name: str) -> Part:
     return Part(number, str(name))
 
 
-def _resolve(p: "Part | tuple | None") -> Part:
+def _resolve(p: "Part | tuple | str | None") -> Part:
     if isinstance(p, Part):
         return p
     if isinstance(p, tuple) and len(p) == 2:
         return Part(int(p[0]), str(p[1]))
+    if isinstance(p, str):
+        m = re.fullmatch(r"\s*Part\s+(\d+)\s*\((.*)\)\s*", p)
+        if m:
+            return Part(int(m.group(1)), m.group(2))
+        raise ValueError(f"part {p!r} is not of the form 'Part N (name)'")
     if p is None:
         if _ACTIVE:
             return _ACTIVE[-1]
@@ -151,6 +158,7 @@ def passed(p: "Part | tuple | None" = None) -> None:
 
 def check(p: "Part | tuple | None", condition: Any, message: str) -> None:
     """Fail with ``Part N (<name>): <message>`` unless ``condition`` is true."""
+    __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
     resolved = _resolve(p)
     try:
         ok = bool(condition)
@@ -172,6 +180,7 @@ def _shape_of(x: Any) -> tuple | None:
 
 def check_shape(tensor: Any, expected: tuple, what: str, part: "Part | tuple | None" = None) -> None:
     """Check ``tensor.shape`` against ``expected`` (``None`` entries match any size)."""
+    __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
     p = _resolve(part)
     shape = _shape_of(tensor)
     if shape is None:
@@ -210,6 +219,7 @@ def check_close(
     The failure message says how many values are off and where the first one is,
     never the expected values.
     """
+    __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
     import numpy as np
 
     p = _resolve(part)
@@ -240,6 +250,7 @@ def check_close(
 
 def check_not_implemented(fn: Callable, part: "Part | tuple | None" = None, *args: Any, **kwargs: Any) -> Any:
     """Call ``fn(*args, **kwargs)``; turn ``NotImplementedError`` into "Part N is not done yet"."""
+    __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
     p = _resolve(part)
     try:
         return fn(*args, **kwargs)
@@ -320,6 +331,7 @@ def forbid_calls(
     Returns the result of the call (``None`` if ``args``/``kwargs`` are not given
     and ``fn`` was not called).
     """
+    __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
     p = _resolve(part)
     if not names:
         raise ValueError("forbid_calls needs at least one name, e.g. 'F.grid_sample'")
