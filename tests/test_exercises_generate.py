@@ -145,6 +145,8 @@ def test_check_cell_rules():
         gen.make_exercise(nb_with(new_code_cell("pass", metadata=tag(2))), "x")
     with pytest.raises(gen.MarkupError, match="points"):
         gen.make_exercise(nb_with(new_code_cell("pass", metadata={**tag(1), "dat_edu": {"points": -1}})), "x")
+    with pytest.raises(gen.MarkupError, match=r"tagged check:part1 but calls part\(2, ...\)"):
+        gen.make_exercise(nb_with(new_code_cell("with part(2, 'x'):\n    pass", metadata=tag(1))), "x")
     broken = new_code_cell("with part(1, 'a'):\n    ### BEGIN HIDDEN TESTS\n    assert 1\n    ### END HIDDEN TESTS\n", metadata=tag(1))
     with pytest.raises(gen.MarkupError, match="does not parse"):
         gen.make_exercise(nb_with(broken), "x")

@@ -228,6 +228,9 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
                 raise MarkupError(f"{where}: part {n} already has a check cell (cell id {spec.parts[n].cell_id})")
             if n_sol:
                 raise MarkupError(f"{where}: a check cell must not contain a solution region")
+            numbers = {int(k) for k in re.findall(r"\bpart\(\s*(\d+)", src)}
+            if numbers - {n}:
+                raise MarkupError(f"{where}: tagged check:part{n} but calls part({sorted(numbers - {n})[0]}, ...)")
             if not new.strip():
                 raise MarkupError(f"{where}: the check cell is empty once hidden tests are removed; keep a visible check")
             points = (cell.metadata.get("dat_edu") or {}).get("points", 1)
