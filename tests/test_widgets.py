@@ -303,3 +303,23 @@ def test_widget_is_a_vbox_with_an_output():
     box = W.attention_widget(image=W.load_photo((8, 8)))
     assert isinstance(box, ipywidgets.VBox)
     assert isinstance(box.output, ipywidgets.Output) and box.output in box.children
+
+
+def test_static_plots_have_titles_labels_and_legends():
+    from matplotlib.figure import Figure
+
+    figs = [
+        W.plot_sampling_grid(W.load_photo((30, 26)), scale=0.5, angle_deg=20.0, out_size=(12, 10), fig=Figure()),
+        W.plot_key_grid(W.photo_features((14, 14)), W.offset_key_grid(4, 4, jitter=1.0), group=2, n_groups=3, fig=Figure()),
+        W.plot_attention(W.load_photo((8, 8)), W.attention_details(_feats(c=3), (1, 2), "shifted"), fig=Figure()),
+    ]
+    for fig in figs:
+        image_axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        for ax in image_axes:
+            assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+        assert image_axes[0].get_legend() is not None  # points are explained
+    key_fig = figs[1]
+    markers = {type(c).__name__ for c in key_fig.axes[0].collections}
+    assert "PathCollection" in markers and len(key_fig.axes[0].collections) >= 3  # arrows + 2 marker sets
+    with pytest.raises(ValueError, match="cannot be split into 2 groups"):
+        W.plot_key_grid(W.photo_features((8, 8)), W.offset_key_grid(2, 2), n_groups=2, fig=Figure())
