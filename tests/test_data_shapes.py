@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from dat_edu.data import load_dataset
-from dat_edu.data.shapes import SHAPE_CLASSES, distance_to_centre, fraction_in_box, make_shapes, pixel_to_norm
+from dat_edu.data.shapes import (
+    SHAPE_CLASSES,
+    distance_to_centre,
+    fraction_in_box,
+    make_shapes,
+    offset_alignment,
+    pixel_to_norm,
+)
 
 
 def test_shapes_are_deterministic_and_typed():
@@ -87,3 +94,17 @@ def test_load_dataset_shapes_has_extra_and_new_test_images():
     assert not torch.equal(b.train.images[:16], b.test.images)
     s = b.train.subset(8)
     assert len(s) == 8 and s.extra["boxes_norm"].shape == (8, 4)
+
+
+def test_offset_alignment_signs():
+    c = torch.tensor([[0.0, 0.0]])
+    ref = torch.tensor([[[0.2, 0.0], [0.0, -0.3], [0.9, 0.9]]])  # (1, 3, 2)
+    toward = ref * 0.5  # every point halfway to the centre
+    away = ref * 1.5
+    assert offset_alignment(toward, ref, c).item() == pytest.approx(1.0)
+    assert offset_alignment(away, ref, c).item() == pytest.approx(-1.0)
+    # the far point (distance 1.27) is ignored with the default radius 0.5
+    mixed = torch.cat([toward[:, :2], away[:, 2:]], 1)
+    assert offset_alignment(mixed, ref, c).item() == pytest.approx(1.0)
+    assert offset_alignment(mixed, ref, c, radius=None).item() == pytest.approx(1 / 3)
+    assert torch.isnan(offset_alignment(toward, ref, c + 5, radius=0.1))

@@ -25,7 +25,14 @@ from .fashion_mnist import (
     pad_to_32,
     read_idx,
 )
-from .shapes import SHAPE_CLASSES, ShapesData, distance_to_centre, fraction_in_box, make_shapes
+from .shapes import (
+    SHAPE_CLASSES,
+    ShapesData,
+    distance_to_centre,
+    fraction_in_box,
+    make_shapes,
+    offset_alignment,
+)
 
 __all__ = [
     "DATASETS",
@@ -59,6 +66,7 @@ __all__ = [
     "make_shapes",
     "distance_to_centre",
     "fraction_in_box",
+    "offset_alignment",
 ]
 
 DATASETS = ("cifar10", "fashion_mnist", "shapes", "synthetic")

@@ -30,6 +30,7 @@ __all__ = [
     "pixel_to_norm",
     "distance_to_centre",
     "fraction_in_box",
+    "offset_alignment",
 ]
 
 SHAPE_CLASSES = ("square", "disk", "triangle", "cross")
@@ -180,3 +181,27 @@ def fraction_in_box(positions: torch.Tensor, boxes_norm: torch.Tensor) -> torch.
     b = boxes_norm.to(p).unsqueeze(1)  # (B, 1, 4)
     inside = (p[..., 0] >= b[..., 0]) & (p[..., 0] <= b[..., 2]) & (p[..., 1] >= b[..., 1]) & (p[..., 1] <= b[..., 3])
     return inside.float().mean(1)
+
+
+def offset_alignment(
+    positions: torch.Tensor, references: torch.Tensor, centres_norm: torch.Tensor, radius: float | None = 0.5
+) -> torch.Tensor:
+    """Mean cosine between each offset (position - reference) and the direction to the object.
+
+    positions, references: (B, ..., 2) normalized (y, x); centres_norm: (B, 2). Only reference
+    points closer than ``radius`` (normalized units; None = all) to the object count: an offset
+    network sees a small neighbourhood, so only nearby points can "know" where the object is.
+    +1: every offset points at the object; 0: no relation; -1: away. Returns a 0-d tensor (nan
+    if no point is near an object).
+    """
+    if positions.shape != references.shape or positions.shape[0] != centres_norm.shape[0]:
+        raise ValueError(
+            f"positions {tuple(positions.shape)}, references {tuple(references.shape)} and centres "
+            f"{tuple(centres_norm.shape)} must agree in shape and batch size"
+        )
+    p = positions.reshape(positions.shape[0], -1, 2).float()
+    r = references.reshape(references.shape[0], -1, 2).float()
+    to_obj = centres_norm.to(p).unsqueeze(1) - r  # (B, N, 2)
+    cos = F.cosine_similarity(p - r, to_obj, dim=-1)  # (B, N); 0 where the offset is 0
+    near = torch.ones_like(cos, dtype=torch.bool) if radius is None else to_obj.norm(dim=-1) < radius
+    return cos[near].mean() if near.any() else torch.tensor(float("nan"))
