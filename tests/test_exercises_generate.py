@@ -100,7 +100,7 @@ def test_outputs_cleared_metadata_kept_and_marked():
     assert check.metadata["dat_edu"] == {"points": 2}
     assert check.metadata["editable"] is False and check.metadata["deletable"] is False
     assert ex.metadata["dat_edu"] == {"exercise": "01_tiny"}
-    assert ex.metadata["kernelspec"] == KS and "widgets" not in ex.metadata
+    assert ex.metadata == {"dat_edu": {"exercise": "01_tiny"}, "kernelspec": KS, "language_info": {"name": "python"}}
     assert [c.id for c in ex.cells] == [f"c{i}" for i in range(7)]
 
 
@@ -109,6 +109,10 @@ def test_deterministic_bytes():
     b = gen.notebook_bytes(gen.make_exercise(fix_ids(solution_nb()), "01_tiny")[0])
     assert a == b and a.endswith(b"\n")
     json.loads(a)
+    # executing the solution (language_info with the Python version) does not change the exercise
+    executed = fix_ids(solution_nb())
+    executed.metadata["language_info"] = {"name": "python", "version": "3.11.7", "mimetype": "text/x-python"}
+    assert gen.notebook_bytes(gen.make_exercise(executed, "01_tiny")[0]) == a
 
 
 @pytest.mark.parametrize(

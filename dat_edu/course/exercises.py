@@ -38,7 +38,9 @@ How to mark up a solution notebook (``solutions/NN_name.ipynb``)
   this generator and commit both notebooks.
 
 The exercise notebook has all outputs and execution counts cleared (learners
-run it), keeps cell ids and tags, and keeps only the ``dat_edu``, ``tags``,
+run it), notebook metadata reduced to ``kernelspec``, ``language_info.name``
+and ``dat_edu`` (so re-executing a solution never makes its exercise stale),
+keeps cell ids and tags, and keeps only the ``dat_edu``, ``tags``,
 ``editable`` and ``deletable`` cell metadata; check cells are marked
 ``editable: false, deletable: false`` (JupyterLab honours both). The output
 is deterministic (same bytes for the same solution), so ``--check`` is exact.
@@ -255,10 +257,14 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
         missing = sorted(set(range(1, max(spec.parts) + 1)) - set(spec.parts))
         if missing:
             raise MarkupError(f"{name}: parts are numbered 1..{max(spec.parts)} but part(s) {missing} have no check cell")
-    meta = nb.metadata
-    meta.pop("widgets", None)
-    meta.pop("toc", None)
-    meta["dat_edu"] = {**dict(meta.get("dat_edu") or {}), "exercise": name}
+    # Notebook metadata: only what does not depend on where/when the solution was executed
+    # (language_info.version etc. would make exercises/ stale after every re-execution).
+    old_meta = nb.metadata
+    meta = {"dat_edu": {**dict(old_meta.get("dat_edu") or {}), "exercise": name}}
+    if "kernelspec" in old_meta:
+        meta["kernelspec"] = old_meta["kernelspec"]
+    meta["language_info"] = {"name": (old_meta.get("language_info") or {}).get("name", "python")}
+    nb.metadata = nbformat.from_dict(meta)
     spec.headings = _headings(solution)
     return nb, spec
 
