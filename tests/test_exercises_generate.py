@@ -81,7 +81,11 @@ def test_markdown_answer_and_hidden_tests():
     assert ex.cells[4].source == "Why?\n\nYOUR ANSWER HERE\n"
     check_src = ex.cells[3].source
     assert "HIDDEN" not in check_src and "negative" not in check_src
-    assert check_src == "with part(1, 'add'):\n    check(None, add(1, 2) == 3, 'add(1, 2) is wrong')\n"
+    assert check_src == (
+        "with part(1, 'add'):\n"
+        "    check(None, add(1, 2) == 3, 'add(1, 2) is wrong')\n"
+        "    # (more tests run here when your notebook is graded)\n"
+    )
     p = spec.parts[1]
     assert (p.number, p.name, p.points) == (1, "add", 2)
     assert "negative" in p.full_source and p.exercise_source == check_src

@@ -30,8 +30,9 @@ values. Write your own ``message``/``what`` texts the same way: say *what* is
 wrong ("the weights do not sum to 1"), not *what the answer is*.
 
 Hidden tests (between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN
-TESTS``) may only appear in check cells; keep at least one visible line in the
-``with`` block so the exercise version still parses. The grader runs the
+TESTS``) may only appear in check cells; the exercise shows the comment
+``# (more tests run here when your notebook is graded)`` in their place. Keep
+at least one visible line in the ``with`` block so the exercise still parses. The grader runs the
 solution's full check cell (visible + hidden) in place of the learner's copy.
 
 Helpers (``part=None`` means "the innermost active ``with part(...)``"):

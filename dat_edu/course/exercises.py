@@ -26,8 +26,9 @@ How to mark up a solution notebook (``solutions/NN_name.ipynb``)
   (default 1), body ``with part(N, "short name"): ...`` using
   :mod:`dat_edu.course.checks`. Its only output is ``Part N (<name>): passed``.
   Hidden tests go between ``### BEGIN HIDDEN TESTS`` and
-  ``### END HIDDEN TESTS`` inside a check cell (nowhere else); they are removed
-  from the exercise and run by the grader, which executes the solution's full
+  ``### END HIDDEN TESTS`` inside a check cell (nowhere else); in the
+  exercise they are replaced by the comment line
+  ``# (more tests run here when your notebook is graded)`` and run by the grader, which executes the solution's full
   check cell in place of the learner's copy. Keep a visible line in the block.
 * Everything else (lesson text, demo code) is copied unchanged.
 * Notebook metadata ``"dat_edu": {"exercise": "NN_name"}`` (the file stem) is
@@ -69,6 +70,7 @@ BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 ANSWER_STUB = "YOUR ANSWER HERE"
+HIDDEN_NOTE = "# (more tests run here when your notebook is graded)"
 CHECK_TAG = re.compile(r"^check:part([1-9][0-9]*)$")
 KEEP_CELL_METADATA = ("dat_edu", "tags", "editable", "deletable")
 _MARKER_WORDS = re.compile(r"\b(BEGIN|END)\s+(SOLUTION|HIDDEN\s+TESTS)\b")
@@ -150,6 +152,8 @@ def _replace_regions(text: str, where: str, kind: str) -> tuple[str, int, int]:
                     out.append(f"{indent}{ANSWER_STUB}\n")
             else:
                 n_hidden += 1
+                indent = line[: len(line) - len(line.lstrip())]
+                out.append(f"{indent}{HIDDEN_NOTE}\n")  # honest: "passed" here is not the whole grade
             continue
         if stripped in (END_SOLUTION, END_HIDDEN):
             expected = END_SOLUTION if state == "solution" else END_HIDDEN if state == "hidden" else None
@@ -167,6 +171,10 @@ def _replace_regions(text: str, where: str, kind: str) -> tuple[str, int, int]:
     if not text.endswith("\n") and new.endswith("\n"):
         new = new[:-1]
     return new, n_sol, n_hidden
+
+
+def _code_lines(source: str) -> list[str]:
+    return [line for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def _python_parses(source: str) -> str | None:
@@ -233,7 +241,7 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
             numbers = {int(k) for k in re.findall(r"\bpart\(\s*(\d+)", src)}
             if numbers - {n}:
                 raise MarkupError(f"{where}: tagged check:part{n} but calls part({sorted(numbers - {n})[0]}, ...)")
-            if not new.strip():
+            if not _code_lines(new):
                 raise MarkupError(f"{where}: the check cell is empty once hidden tests are removed; keep a visible check")
             points = (cell.metadata.get("dat_edu") or {}).get("points", 1)
             if not isinstance(points, (int, float)) or isinstance(points, bool) or points < 0:
