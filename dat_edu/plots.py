@@ -336,7 +336,9 @@ def plot_sampling_points(
         ax.set_xlabel("x (pixels)")
         ax.set_ylabel("y (pixels)")
     handles_, names_ = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles_, names_, loc="lower center", ncol=min(len(names_), 4), fontsize=8, frameon=False)
+    ncol = min(len(names_), 3)
+    rows = -(-len(names_) // ncol)
+    fig.legend(handles_, names_, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     fig.suptitle(title or f"Deformable block {blocks[which]}: references (o) and sampling positions (x)")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.03 + 0.055 * rows, 1, 1))
     return fig
