@@ -252,8 +252,9 @@ def reference_operators(
     torch.manual_seed(seed)
     dcn = DeformableConv2d(dim, dim, 3, detach_offsets=detach_offsets)
     nn.init.normal_(dcn.offset_conv.weight, std=dcn_offset_std)
+    offset_kernel = dat_stride if dat_stride % 2 else dat_stride + 1  # odd, about one key cell wide
     dat = DeformableAttention(
-        dim, num_heads, dat_groups, (size, size), stride=dat_stride, kernel_size=dat_stride + 1
+        dim, num_heads, dat_groups, (size, size), stride=dat_stride, kernel_size=offset_kernel
     )
     ops: dict[str, nn.Module] = {
         "ViT (dense)": MultiHeadSelfAttention(dim, num_heads),
