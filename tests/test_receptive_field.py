@@ -83,11 +83,10 @@ def test_deformable_conv_offsets_are_y_then_x_in_pixels():
 
 def test_deformable_conv_gradients_match_finite_differences():
     torch.manual_seed(0)
-    dcn = DeformableConv2d(2, 2, 3, offset_scale=0.7).double()
-    nn.init.normal_(dcn.offset_conv.weight, std=0.2)
-    dcn.offset_conv.double()
-    x = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(dcn, (x,))
+    dcn = DeformableConv2d(1, 1, 3, offset_scale=0.7).double()
+    nn.init.normal_(dcn.offset_conv.weight, std=0.3)  # real offsets: gradients flow through them too
+    x = torch.randn(1, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(dcn, (x,), fast_mode=True)
 
 
 def test_receptive_fields_stacks_queries_and_validates_input():
