@@ -124,3 +124,21 @@ def test_sampling_points_errors():
         plot_sampling_points(PointsStandIn(), x, block=0)
     with pytest.raises(ValueError, match="mean= and std="):
         plot_sampling_points(PointsStandIn(), torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+
+
+def test_sampling_points_on_dat_cifar_use_the_feature_map():
+    from dat_edu.model import dat_cifar
+
+    torch.manual_seed(0)
+    model = dat_cifar(num_classes=4, dims=(16, 32, 64), heads=(1, 2, 4), groups=(None, 1, 2))
+    data = load_dataset("shapes", train_size=4, test_size=4)
+    fig = plot_sampling_points(model, data.test, max_images=2)
+    assert "Deformable block 5" in fig._suptitle.get_text()  # last D block of L S | L D | L D
+    refs = fig.axes[0].collections[0].get_offsets()  # (x, y) pixels of group 0's 4x4 grid
+    # official coords: the 4x4 map is read with align_corners=True; its reference grid
+    # u = ((i + 0.5) / 4) * 2 - 1 lands at pixel 1/2 * (u + 1) * 3 * 8 + 3.5
+    u = (torch.arange(4) + 0.5) / 4 * 2 - 1
+    expect = sorted(set(np.round(normalized_to_image(u, 32, 4, True).numpy(), 4)))
+    assert sorted(set(np.round(refs[:, 0], 4))) == expect == [6.5, 12.5, 18.5, 24.5]
+    fig2 = plot_sampling_points(model, data.test, max_images=1, block=3)
+    assert len(fig2.axes[0].collections[0].get_offsets()) == 64  # 8x8 keys of block 3, group 0
