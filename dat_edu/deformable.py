@@ -291,7 +291,6 @@ class DeformableAttention(nn.Module):
 
         q = self.proj_q(x)  # q = W_q x                                   (B, C, H, W)
         pos, ref = self.sampling_positions(q)  # p + Δp, Δp = θ_offset(q)   (B*g, Hk, Wk, 2)
-        Hk, Wk = pos.shape[1], pos.shape[2]
         x_sampled = self.sample_keys(x, pos)  # x̃ = φ(x; p + Δp)            (B, C, Hk, Wk)
         k = self.proj_k(x_sampled)  # k̃ = W_k x̃                             (B, C, Hk, Wk)
         v = self.proj_v(x_sampled)  # ṽ = W_v x̃                             (B, C, Hk, Wk)
