@@ -237,8 +237,8 @@ maps), and stage 3 is heavy in both.
 `dat_edu.model` builds the official configurations: `dat_tiny()`, `dat_small()`, `dat_base()`. DAT-B
 has 88 million parameters; to count them we do not need their values, only their shapes. Under
 `torch.device("meta")` PyTorch creates tensors that have a shape and a dtype but no storage, so the
-model is built without allocating 350 MB or running any initializer (the check of section 4 already
-ran on meta tensors).
+model is built without allocating its 350 MB (88M float32 numbers) or running any initializer, which
+takes seconds on a 2-core CPU for real (the check of section 4 already ran on meta tensors).
 """),
 ("code", r"""
 from dat_edu.model import dat_base, dat_cifar, dat_small, dat_tiny
@@ -324,16 +324,18 @@ Why these sizes:
 - **Patch 2, not 4.** A 32×32 image cut into 4×4 patches leaves an 8×8 map, and two more halvings
   leave 2×2, too little for attention to be interesting; 2×2 patches start at 16×16.
 - **Three stages instead of four**: 16×16 → 8×8 → 4×4; a fourth stage would be 2×2.
-- **Windows of 4** divide every map (the 7×7 windows of ImageNet DAT divide none of them).
+- **Windows of 4** divide every map (the 7×7 windows of ImageNet DAT divide none of them); on the
+  last 4×4 map one window covers everything, so the L block there is global attention.
 - **Local first, deformable later**, as in DAT: the first stage only has window blocks, the D blocks
-  sit at the coarser stages where a few sampled keys can cover the whole image.
+  sit at the coarser stages. At stride 1 a D block reads all $HW$ keys, about 10× the cost of a window
+  block at 16×16 on a CPU (course notes), but little at 8×8 and 4×4.
 - **Channels double per stage and the heads double with them**, so every head keeps the same
-  width (printed above), as in the official models; the widths themselves are small.
-- **The offset kernels follow the maps**: the official 9, 7, 5, 3 are sized for 56…7-pixel maps;
-  on 16…4-pixel maps smaller kernels cover a similar share of the map.
-- A few percent of DAT-T's parameters and about a hundredth of its multiply-adds per image (ratios
-  printed above): with the speeds measured in the course notes (roughly 120–220 images per second
-  for 1.6–3.5M-parameter models on 2 CPU cores) an epoch of CIFAR-10 takes minutes, not hours.
+  width (printed above; 24 here, 32 in the official models): narrower heads keep the model small.
+- **The offset kernels follow the official rule** (bigger maps, bigger kernels): 5 at 8×8, 3 at 4×4.
+- **Size**: a few percent of DAT-T's parameters and about a hundredth of its multiply-adds (ratios
+  printed above), about the compute of a ResNet-20 (41M multiply-adds). With the speeds measured
+  in the course notes (roughly 120–220 images per second for 1.6–3.5M-parameter models on 2 CPU
+  cores) an epoch of CIFAR-10 takes minutes, not hours.
 
 ## 7. Loading official weights
 
