@@ -816,8 +816,13 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.print_config:
         print(json.dumps(dataclasses.asdict(cfg), indent=1))
         return None
+    from .data import DownloadError, IDXError
+
     try:
         result = train(values)
+    except (DownloadError, IDXError, FileNotFoundError, CheckpointError) as err:
+        # data or checkpoint problems: the message says what to do, a traceback adds nothing
+        raise SystemExit(f"error: {err}") from None
     finally:
         import torch.distributed as dist
 

@@ -234,3 +234,17 @@ def test_cli_runs_with_import_path_model(tmp_path, monkeypatch):
     assert (tmp_path / "cli" / "metrics.csv").exists() and len(r["history"]) == 1
     with pytest.raises(ValueError, match="cannot find model"):
         T.main(["--preset", "tiny", "--model", "standin_mod:nope", "--out-dir", str(tmp_path), "--run-name", "x"])
+
+
+def test_cli_without_network_exits_with_the_manual_download_hint(tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(SystemExit) as info:
+        T.main(["--preset", "tiny", "--dataset", "cifar10", "--data-root", str(tmp_path / "d"), "--out-dir", str(tmp_path)])
+    msg = str(info.value)
+    assert "cifar-10-python.tar.gz" in msg and str(tmp_path / "d") in msg and "No network" in msg

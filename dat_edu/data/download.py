@@ -62,18 +62,20 @@ def download_url(
     md5: str | None = None,
     size: int | None = None,
     *,
-    opener: Callable = urllib.request.urlopen,
+    opener: Callable | None = None,
     progress: bool = True,
     timeout: float = 60.0,
 ) -> Path:
     """Download ``url`` to ``dest`` atomically, checking ``size`` (bytes) and ``md5`` if given.
 
-    ``opener`` is ``urllib.request.urlopen`` by default; tests pass a fake one (or a
-    ``file://`` URL) because no test machine can reach the real servers. Returns ``dest``.
+    ``opener`` is ``urllib.request.urlopen`` (looked up at call time) by default; tests pass a
+    fake one (or a ``file://`` URL) because no test machine can reach the real servers.
+    Returns ``dest``.
     Raises :class:`DownloadError` for no network, a short download, or a wrong checksum; in
     every failure case the temporary file is removed and ``dest`` is not created.
     """
     dest = Path(dest)
+    opener = opener or urllib.request.urlopen
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".part-", dir=dest.parent)
     tmp = Path(tmp_name)
