@@ -28,9 +28,10 @@ lab: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval tests notebooks solutions
 
-# Re-execute every lesson and solution in place from a fresh kernel (commit the result).
+# Re-execute every lesson and solution in place from a fresh kernel, then regenerate exercises/.
 notebooks: $(STAMP)
 	$(BIN)/python -m dat_edu.course.execute --all
+	$(BIN)/python -m dat_edu.course.exercises
 
 # Regenerate exercises/ from solutions/ (the single source).
 exercises: $(STAMP)
