@@ -79,7 +79,9 @@ Write `attention(q, k, v, scale=None)` returning `(out, attn)`:
 
 Do not call `torch.softmax`, `F.softmax`, `Tensor.softmax` or any ready-made attention
 (`F.scaled_dot_product_attention`, `dat_edu.attention.scaled_dot_product_attention`): the check
-refuses them. `torch.einsum` (or `@`), `exp`, `amax`/`max` and `sum` are all you need.
+refuses them (it looks for those names in your function, so call a helper of your own
+`my_softmax`, say, rather than `softmax`). `torch.einsum` (or `@`), `exp`, `amax`/`max` and `sum`
+are all you need.
 """)
 
 code("part1-code", """
@@ -99,7 +101,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | 
 """)
 
 check("part1-check", 1, 2, """
-FORBIDDEN_1 = ("torch.softmax", "F.softmax", "torch.Tensor.softmax", "F.scaled_dot_product_attention",
+FORBIDDEN_1 = ("torch.softmax", "F.softmax", "F.scaled_dot_product_attention",  # also catches `scores.softmax(...)`
                "dat_edu.attention.scaled_dot_product_attention")
 
 with part(1, "attention with a stable softmax"):

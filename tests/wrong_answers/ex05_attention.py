@@ -50,6 +50,10 @@ WRONG = {
          "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
          "attn = torch.softmax(torch.einsum('bhqd,bhkd->bhqk', q, k) * scale, dim=-1)\n"
          "return attn @ v, attn"),
+        ("calls the tensor method .softmax(dim=-1)",
+         "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
+         "attn = (torch.einsum('bhqd,bhkd->bhqk', q, k) * scale).softmax(dim=-1)\n"
+         "return attn @ v, attn"),
         ("ignores the scale argument",
          "scores = torch.einsum('bhqd,bhkd->bhqk', q, k) * q.shape[-1] ** -0.5\n" + _STABLE),
     ],
