@@ -213,7 +213,8 @@ Write `log_displacements(q_grid, pos)` with `q_grid` (H, W, 2) and `pos` (B, g, 
 normalized (y, x). Return (B, g, H·W, Hk·Wk, 2): for query i and key j, Δ = query − key
 (componentwise, keep the (y, x) order), then the signed log of each component. Displacements lie in
 (−2, 2), so some are below −1: mind the sign. Write it with basic tensor operations (the library's
-`signed_log` is not allowed here).
+`signed_log` is not allowed here; the check looks for that name, so give a helper of
+your own another name).
 """)
 
 code("part4-code", """

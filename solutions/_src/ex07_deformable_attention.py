@@ -107,7 +107,8 @@ belongs to image b and group i:
 4. add the reference points, the centres of the Hk × Wk key cells (lesson 07, section 5).
 
 Write the bound and the reference points yourself: `block.sampling_positions`,
-`dat_edu.offsets.bound_offsets` and `dat_edu.sampling.reference_grid` are not allowed here.
+`dat_edu.offsets.bound_offsets` and `dat_edu.sampling.reference_grid` are not allowed here (the check
+looks for those names, so give helpers of your own other names).
 """)
 
 code("part1-code", """
