@@ -120,7 +120,7 @@ PRESETS: dict[str, dict] = {
     # a GPU, full CIFAR-10; minutes on one modern GPU (big batch, bf16, data on device)
     "gpu": dict(
         dataset="cifar10", epochs=60, batch_size=512, lr=2e-3, min_lr=1e-5, warmup_epochs=3,
-        weight_decay=0.05, label_smoothing=0.1, clip_grad=5.0, cutmix_prob=0.5,
+        weight_decay=0.05, label_smoothing=0.1, clip_grad=5.0, cutmix_prob=0.25,
         amp="bf16", channels_last=True, device="auto",
     ),
     # a laptop CPU: a CIFAR-10 subset sized so the run takes a few minutes on 2 cores
