@@ -223,3 +223,18 @@ def test_forbid_calls_not_done_and_bad_names():
             forbid_calls(stub, "F.grid_sample", args=(x, grid))
     with pytest.raises(ValueError, match="cannot find 'F.no_such_function'"):
         forbid_calls(stub, "F.no_such_function", part=P)
+
+
+def test_forbid_calls_restores_an_inherited_method_without_copying_it():
+    import torch
+
+    assert "softmax" not in vars(torch.Tensor)  # defined on the C base class, inherited
+
+    def uses_method(x):
+        return x.softmax(-1)
+
+    with pytest.raises(ExerciseCheckFailed, match="softmax"):
+        with part(1, "stable softmax"):
+            forbid_calls(uses_method, "torch.Tensor.softmax", args=(torch.zeros(3),))
+    assert "softmax" not in vars(torch.Tensor), "the patch must be deleted, not copied onto the class"
+    assert torch.allclose(torch.zeros(2).softmax(-1), torch.full((2,), 0.5))

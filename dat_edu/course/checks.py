@@ -315,6 +315,9 @@ def _functions_of(fn: Any) -> list[types.FunctionType]:
     return out
 
 
+_INHERITED = object()  # marker: the patched class inherited the attribute
+
+
 def forbid_calls(
     fn: Callable,
     *names: str,
@@ -373,10 +376,13 @@ def forbid_calls(
 
         return _forbidden
 
-    patches: list[tuple[Any, str, Any]] = []  # (namespace or owner, attr, original)
+    # (namespace or owner, attr, original); original is _INHERITED when the owner (a class such as
+    # torch.Tensor) did not define the attribute itself: then the patch is deleted, not copied in.
+    patches: list[tuple[Any, str, Any]] = []
     try:
         for dotted, (owner, attr, obj) in targets.items():
-            patches.append((owner, attr, obj))
+            own = isinstance(owner, type) and attr not in vars(owner)
+            patches.append((owner, attr, _INHERITED if own else obj))
             setattr(owner, attr, recorder(originals[id(obj)]))
         for f in _functions_of(fn):
             g = f.__globals__
@@ -394,6 +400,8 @@ def forbid_calls(
         for owner, attr, obj in reversed(patches):
             if isinstance(owner, dict):
                 owner[attr] = obj
+            elif obj is _INHERITED:
+                delattr(owner, attr)
             else:
                 setattr(owner, attr, obj)
     if calls:  # the learner's code caught our exception
