@@ -230,8 +230,8 @@ def test_forbid_calls_restores_an_inherited_method_without_copying_it():
 
     assert "softmax" not in vars(torch.Tensor)  # defined on the C base class, inherited
 
-    def uses_method(x):
-        return x.softmax(-1)
+    def uses_method(x):  # the name is hidden from the static check, so the run-time patch is hit
+        return getattr(x, "soft" + "max")(-1)
 
     with pytest.raises(ExerciseCheckFailed, match="softmax"):
         with part(1, "stable softmax"):
