@@ -66,6 +66,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "CheckpointError",
+    "summary_line",
     "main",
 ]
 
@@ -628,7 +629,8 @@ def _train(cfg: TrainConfig, ckpt: dict | None, d: _Dist, device: torch.device, 
         correct = torch.zeros((), device=device, dtype=torch.float64)
         seen = 0
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not (cfg.progress and d.main), dynamic_ncols=True)
+                   disable=not (cfg.progress and d.main), dynamic_ncols=True,
+                   mininterval=0.1 if sys.stderr.isatty() else 5.0)  # logs: fewer redraws
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
@@ -717,22 +719,31 @@ def _train(cfg: TrainConfig, ckpt: dict | None, d: _Dist, device: torch.device, 
         "images_per_s": ips,
         "time_s": run_time,
         "peak_memory_mb": peak,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else str(device),
         "data": bundle,
         "finished": (start_epoch if not history else history[-1]["epoch"]) >= cfg.epochs,
     }
     if d.main:
-        line = f"done: {len(history) - start_epoch} epoch(s), train {ips:.0f} img/s"
-        if final:
-            line += f", test acc {final['test_acc']:.4f} (best {summary['best_test_acc']:.4f})"
-        if peak is not None:
-            line += f", peak CUDA memory {peak:.0f} MiB ({torch.cuda.get_device_name(device)})"
         if run_dir is not None:
-            line += f", run folder {run_dir}"
             (run_dir / "summary.json").write_text(json.dumps(
                 {k: v for k, v in summary.items() if k not in ("model", "data", "history")}, indent=1))
         if cfg.progress:
-            print(line, flush=True)
+            print(summary_line(summary), flush=True)
     return summary
+
+
+def summary_line(summary: dict) -> str:
+    """One line for the end of a run: epochs, images/s, accuracy, peak CUDA memory, run folder."""
+    hist, final = summary["history"], summary["final"]
+    line = f"done: {len(hist)} epoch(s) in the run history, train {summary['images_per_s']:.0f} img/s"
+    line += f" on {summary.get('device', '?')}"
+    if final:
+        line += f", test acc {final['test_acc']:.4f} (best {summary['best_test_acc']:.4f})"
+    if summary.get("peak_memory_mb") is not None:
+        line += f", peak CUDA memory {summary['peak_memory_mb']:.0f} MiB (torch.cuda.max_memory_allocated)"
+    if summary.get("run_dir"):
+        line += f", run folder {summary['run_dir']}"
+    return line
 
 
 # --------------------------------------------------------------------------- command line
@@ -828,6 +839,8 @@ def main(argv: list[str] | None = None) -> dict | None:
 
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+    if not result["config"]["progress"] and int(os.environ.get("RANK", "0")) == 0:
+        print(summary_line(result), flush=True)  # the command line always reports the result
     return result
 
 
