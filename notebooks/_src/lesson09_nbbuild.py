@@ -31,3 +31,24 @@ def write(cells: list[tuple[str, str]], name: str) -> Path:
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return path
+
+
+def update_markdown(cells: list[tuple[str, str]], name: str) -> Path:
+    """Copy the markdown of `cells` into the executed notebook `name`, keeping its code and outputs.
+
+    For text-only edits: no re-execution needed. Refuses if the code cells differ from `cells`.
+    """
+    path = NOTEBOOKS / name
+    nb = nbformat.read(path, as_version=4)
+    if len(nb.cells) != len(cells):
+        raise ValueError(f"{name} has {len(nb.cells)} cells, the generator {len(cells)}: regenerate and execute")
+    for cell, (kind, src) in zip(nb.cells, cells):
+        src = textwrap.dedent(src).strip("\n")
+        if cell.cell_type != ("markdown" if kind == "md" else "code"):
+            raise ValueError(f"cell {cell.id} changed type: regenerate and execute")
+        if kind == "md":
+            cell.source = src
+        elif cell.source != src:
+            raise ValueError(f"code of cell {cell.id} changed: regenerate and execute")
+    nbformat.write(nb, path)
+    return path
