@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 __all__ = [
+    "check_heads",
     "naive_softmax",
     "stable_softmax",
     "scaled_dot_product_attention",
@@ -29,6 +30,15 @@ def naive_softmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """
     e = scores.exp()
     return e / e.sum(dim=dim, keepdim=True)
+
+
+def check_heads(dim: int, num_heads: int) -> None:
+    """Raise a clear ValueError unless ``num_heads`` splits ``dim`` channels into equal heads."""
+    if num_heads < 1 or dim % num_heads != 0:
+        raise ValueError(
+            f"dim {dim} is not divisible by num_heads {num_heads}: every head needs the same "
+            f"number of channels; pick num_heads among the divisors of {dim}"
+        )
 
 
 def stable_softmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -133,11 +143,7 @@ class MultiHeadSelfAttention(nn.Module):
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
-        if num_heads < 1 or dim % num_heads != 0:
-            raise ValueError(
-                f"dim {dim} is not divisible by num_heads {num_heads}: every head needs the same "
-                f"number of channels; pick num_heads among the divisors of {dim}"
-            )
+        check_heads(dim, num_heads)
         self.dim = dim
         self.num_heads = num_heads
         self.head_dim = dim // num_heads

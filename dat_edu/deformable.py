@@ -49,6 +49,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from dat_edu.attention import check_heads
 from dat_edu.offsets import OffsetNetwork, bound_offsets, key_grid_size
 from dat_edu.position_bias import ContinuousPositionBias, deformable_position_bias
 from dat_edu.sampling import reference_grid, sample_features
@@ -117,11 +118,7 @@ class DeformableAttention(nn.Module):
     ) -> None:
         super().__init__()
         # ---- validate the configuration before building anything -------------------------------
-        if num_heads < 1 or dim % num_heads != 0:
-            raise ValueError(
-                f"dim {dim} is not divisible by num_heads {num_heads}: every head needs the same "
-                f"number of channels; pick num_heads among the divisors of {dim}"
-            )
+        check_heads(dim, num_heads)
         if num_groups < 1 or dim % num_groups != 0:
             raise ValueError(
                 f"dim {dim} is not divisible by num_groups {num_groups}: every offset group "

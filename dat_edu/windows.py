@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 from einops import rearrange, repeat
 
-from dat_edu.attention import scaled_dot_product_attention
+from dat_edu.attention import check_heads, scaled_dot_product_attention
 
 __all__ = [
     "window_partition",
@@ -149,11 +149,7 @@ class WindowAttention(nn.Module):
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
-        if num_heads < 1 or dim % num_heads != 0:
-            raise ValueError(
-                f"dim {dim} is not divisible by num_heads {num_heads}: every head needs the same "
-                f"number of channels; pick num_heads among the divisors of {dim}"
-            )
+        check_heads(dim, num_heads)
         if window < 1:
             raise ValueError(f"window must be a positive integer, got {window}")
         if not 0 <= shift < window:

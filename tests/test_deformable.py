@@ -13,13 +13,6 @@ from dat_edu.deformable import OFFSET_KERNEL_SIZES, DeformableAttention
 from official_reference import official_dattention_forward
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: a second intra-op thread only adds overhead (10-50x on a busy 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def official_params(m: DeformableAttention) -> dict:

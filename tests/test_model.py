@@ -13,13 +13,6 @@ from dat_edu.model import DAT, dat_base, dat_cifar, dat_small, dat_tiny
 from dat_edu.windows import WindowAttention
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: a second intra-op thread mostly adds overhead on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def n_params(m: torch.nn.Module) -> int:

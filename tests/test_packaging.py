@@ -60,3 +60,15 @@ def test_ci_runs_the_readme_test_command():
     assert "make test" in readme.split("\n## ")[0], "README must open with the test command"
     assert "make test" in ci and "torch==2.13.0" in ci
     assert ci.index("torch==2.13.0") < ci.index("make test"), "CI installs the CPU torch wheel first"
+
+
+def test_package_exports_load_lazily():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dat_edu.course.checks; assert 'torch' not in sys.modules, 'checks pulled in torch';"
+        "import dat_edu; from dat_edu import dat_cifar, DeformableAttention, load_official_state_dict;"
+        "assert callable(dat_cifar)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

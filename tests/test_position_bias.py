@@ -17,14 +17,6 @@ from dat_edu.sampling import normalized_to_pixel, pixel_to_normalized, reference
 D = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny float64 matmuls can take ~30 ms each on a busy 2-core machine when torch wakes its
-    thread pool; gradcheck calls them hundreds of times. One thread keeps these tests fast."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 # ---------------------------------------------------------------- Swin index

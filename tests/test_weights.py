@@ -16,12 +16,6 @@ from official_reference import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def random_state_dict(shapes: dict, seed: int = 0) -> dict:
