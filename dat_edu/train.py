@@ -803,7 +803,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_const", const=True)
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int)
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=int,
+                   help="CPU threads (default: torch's choice); 1 is often much faster on a busy or shared CPU")
     p.add_argument("--out-dir", dest="out_dir")
     p.add_argument("--run-name", dest="run_name")
     p.add_argument("--resume", help="checkpoint file or run folder to continue")
