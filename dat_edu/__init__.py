@@ -24,6 +24,9 @@ _EXPORTS = {
     "dat_cifar": "dat_edu.model",
     "load_official_state_dict": "dat_edu.weights",
     "official_key_map": "dat_edu.weights",
+    "train": "dat_edu.train",
+    "evaluate": "dat_edu.train",
+    "load_dataset": "dat_edu.data",
 }
 __all__ = ["__version__", *_EXPORTS]
 
