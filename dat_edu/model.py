@@ -51,7 +51,7 @@ from dat_edu.norm import LayerNorm2d
 from dat_edu.windows import WindowAttention
 
 __all__ = ["ConvNorm", "DATBlock", "DATStage", "DAT", "dat_tiny", "dat_small", "dat_base", "dat_cifar",
-           "train_throughput"]
+           "dat_shapes", "train_throughput"]
 
 BLOCK_LETTERS = ("L", "S", "D")
 INITS = ("official", "trunc_normal")
@@ -403,6 +403,48 @@ def dat_cifar(num_classes: int = 10, in_chans: int = 3, img_size: int = 32, **kw
                offset_range_factor=2.0, offset_kernel_sizes=(3, 5, 3), drop_path_rate=0.1)
     cfg.update(kw)
     return DAT(img_size=img_size, in_chans=in_chans, num_classes=num_classes, **cfg)
+
+
+def dat_shapes(num_classes: int = 4, in_chans: int = 3, img_size: int = 32, zero_init_offsets: bool = True,
+               **kw: Any) -> DAT:
+    """A tiny DAT whose deformable keys visibly move onto the object of the synthetic shapes data.
+
+    Layout (2 stages, 82k parameters, ~30-60 s for the ``"shapes"`` training preset on one
+    CPU thread):
+
+        stem   Conv2d(in_chans, 32, 2, stride 2) + LN          32x32 -> 16x16 tokens
+        stage0 32 ch, 1 head, L (window 4)                      16x16, local context only
+        down   Conv2d(32, 64, 2, stride 2) + LN                 -> 8x8
+        stage1 64 ch, 2 heads, D: 2 groups, key stride 8        8x8 queries, 1x1 key per group
+        head   LN -> average pool -> Linear(64, num_classes)
+
+    Why this shape (each choice was measured; see tests/test_shapes_offsets.py):
+    * few keys. With stride 1 every key is a jitter of a full-resolution grid (dat_cifar): the
+      object is always near some key, so no key gains by moving and the offsets drift randomly
+      (sampling points ended *farther* from the object than the reference points). Here each group
+      has ONE key for the whole 8x8 map, starting at the centre: the only way for the 64 queries
+      to read the object is to move that key onto it. A 2x2 key grid (stride 4) moved far less.
+    * the offset network sees the whole map: depthwise kernel 17 (stride 8, padding 8) on 8x8.
+    * offset_range_factor=1: with one key, tanh(raw) * 1 * (1/Hk) reaches the image border and no
+      further. Ranges past the border (factor 2-4, or None) let keys leave the map, where zero
+      padding makes them a constant "sink" key; they drifted outward instead of to the object.
+    * coords="corrected": a key position then maps 1:1 to image coordinates, so the distance to
+      the object (dat_edu.data.shapes) is measured exactly; no drop path (every step counts).
+    * zero_init_offsets=True zeroes the last 1x1 conv of each offset network, so before training
+      every sampling position IS its reference point (a clean "before" picture); training moves it.
+
+    Any argument of :class:`DAT` can be overridden through ``**kw``.
+    """
+    cfg = dict(patch_size=2, dims=(32, 64), stage_spec=("L", "D"), heads=(1, 2), window_sizes=4,
+               groups=(None, 2), use_pes=(False, True), strides=(1, 8), offset_range_factor=1.0,
+               offset_kernel_sizes=(3, 17), coords="corrected", drop_path_rate=0.0)
+    cfg.update(kw)
+    model = DAT(img_size=img_size, in_chans=in_chans, num_classes=num_classes, **cfg)
+    if zero_init_offsets:
+        for m in model.modules():
+            if isinstance(m, DeformableAttention) and m.conv_offset is not None:
+                nn.init.zeros_(m.conv_offset.proj.weight)
+    return model
 
 
 def train_throughput(model: nn.Module, batch_size: int = 128, steps: int = 5, warmup: int = 2) -> float:

@@ -134,6 +134,13 @@ PRESETS: dict[str, dict] = {
         dataset="shapes", train_size=512, test_size=256, epochs=2, batch_size=64, lr=2e-3,
         warmup_epochs=0.5, amp="none", channels_last=False, device="cpu", progress=False,
     ),
+    # deformable keys moving onto the objects of the synthetic shapes data, in under a minute on
+    # one CPU thread: the dat_shapes model (one key per offset group, see its docstring)
+    "shapes": dict(
+        dataset="shapes", model="dat_shapes", train_size=4000, test_size=1000, epochs=3, batch_size=64,
+        lr=2e-3, warmup_epochs=0.3, label_smoothing=0.0, crop_padding=0, flip=False, amp="none",
+        channels_last=False, device="cpu", threads=1,
+    ),
     # the smallest run that touches every code path (for unit tests)
     "tiny": dict(
         dataset="synthetic", train_size=64, test_size=32, epochs=1, batch_size=16,
@@ -779,7 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a small DAT. Start from a preset; any flag overrides it.",
         epilog="Presets: " + "; ".join(f"{k}: {v}" for k, v in PRESETS.items()),
     )
-    p.add_argument("--preset", choices=sorted(PRESETS), help="gpu | cpu | ci | tiny")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="gpu | cpu | ci | shapes | tiny")
     p.add_argument("--dataset", choices=["cifar10", "fashion_mnist", "shapes", "synthetic"])
     p.add_argument("--data-root", dest="data_root")
     p.add_argument("--train-size", dest="train_size", type=int)

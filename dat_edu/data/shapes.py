@@ -31,6 +31,7 @@ __all__ = [
     "distance_to_centre",
     "fraction_in_box",
     "offset_alignment",
+    "offset_movement",
 ]
 
 SHAPE_CLASSES = ("square", "disk", "triangle", "cross")
@@ -205,3 +206,52 @@ def offset_alignment(
     cos = F.cosine_similarity(p - r, to_obj, dim=-1)  # (B, N); 0 where the offset is 0
     near = torch.ones_like(cos, dtype=torch.bool) if radius is None else to_obj.norm(dim=-1) < radius
     return cos[near].mean() if near.any() else torch.tensor(float("nan"))
+
+
+@torch.no_grad()
+def offset_movement(model, split, n: int = 1000, block: int | None = None) -> dict:
+    """Do a model's deformable keys sit closer to the object than their reference points?
+
+    model: returns ``(logits, positions, references)`` for ``return_positions=True``; split: a
+    shapes ``DataSplit`` (``extra`` holds ``centres_norm``/``boxes_norm``), first ``n`` images, no
+    augmentation. block: index into the model's per-block lists (default: last deformable block).
+
+    Returns floats: ``dist_pos``/``dist_ref`` (mean distance of sampling positions / reference
+    points to the object centre, normalized units, see :func:`distance_to_centre`), ``ratio``
+    (= dist_pos / dist_ref; < 1 means the keys moved toward the objects), ``in_box_pos``/
+    ``in_box_ref`` (:func:`fraction_in_box` with the tight box) and ``alignment``
+    (:func:`offset_alignment` over all points). Positions must be in the image's
+    ``align_corners=False`` frame, which holds exactly for ``coords="corrected"`` models (with
+    ``coords="official"`` they are off by up to half a feature-map cell).
+    """
+    from .augment import normalize
+
+    if "centres_norm" not in split.extra:
+        raise ValueError("offset_movement needs a shapes split (DataSplit with extra['centres_norm']): "
+                         "use load_dataset('shapes', ...).test")
+    device = next(model.parameters()).device
+    x = normalize(split.images[:n].to(device), split.mean, split.std)
+    c, b = split.extra["centres_norm"][:n].cpu(), split.extra["boxes_norm"][:n].cpu()
+    was = model.training
+    model.eval()
+    try:
+        _, positions, references = model(x, return_positions=True)
+    finally:
+        model.train(was)
+    blocks = [i for i, p in enumerate(positions) if p is not None]
+    if not blocks:
+        raise ValueError("the model has no deformable blocks (all positions are None)")
+    if block is None:
+        block = blocks[-1]
+    elif block not in blocks:
+        raise ValueError(f"block {block} is not deformable; deformable blocks: {blocks}")
+    p, r = positions[block].float().cpu(), references[block].float().cpu()
+    dp, dr = distance_to_centre(p, c).mean().item(), distance_to_centre(r, c).mean().item()
+    return {
+        "dist_pos": dp,
+        "dist_ref": dr,
+        "ratio": dp / dr,
+        "in_box_pos": fraction_in_box(p, b).mean().item(),
+        "in_box_ref": fraction_in_box(r, b).mean().item(),
+        "alignment": offset_alignment(p, r, c, radius=None).item(),
+    }
