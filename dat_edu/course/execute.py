@@ -18,20 +18,7 @@ Kernel environment: ``MPLBACKEND=module://matplotlib_inline.backend_inline``,
 ``PYDEVD_DISABLE_FILE_VALIDATION=1`` (silences a debugger warning on stderr);
 everything else (``DAT_EDU_FAST`` included) is passed through unchanged.
 
-Marking up a solution notebook (``solutions/NN_name.ipynb``), in short:
-
-* code to hide: lines ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` (the
-  exercise gets ``# YOUR CODE HERE`` + ``raise NotImplementedError()`` at that
-  indent); in markdown the region becomes ``YOUR ANSWER HERE``;
-* one check cell per part: cell tag ``check:partN``, optional cell metadata
-  ``"dat_edu": {"points": P}`` (default 1), body
-  ``with part(N, "name"): ...`` (from :mod:`dat_edu.course.checks`), printing
-  only ``Part N (name): passed``;
-* hidden tests: ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``
-  inside a check cell only;
-* notebook metadata ``"dat_edu": {"exercise": "NN_name"}`` is written by
-  ``python -m dat_edu.course.exercises`` (don't edit it).
-Full details: :mod:`dat_edu.course.exercises`.
+How to mark up a solution notebook: see :mod:`dat_edu.course.exercises`.
 
 Authors: a cell whose output is not reproducible (versions, timings) starts
 with ``# NBVAL_IGNORE_OUTPUT``; keep those few (tests allow at most 3 per

@@ -30,20 +30,7 @@ Grading (see :mod:`dat_edu.course.exercises` for how solutions are marked up):
 * Broken notebooks (invalid JSON, syntax errors, infinite loops, missing
   imports, kernel crashes) give 0 for the affected parts with a clear message.
 
-Marking up a solution notebook (``solutions/NN_name.ipynb``), in short:
-
-* code to hide: lines ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` (the
-  exercise gets ``# YOUR CODE HERE`` + ``raise NotImplementedError()`` at that
-  indent); in markdown the region becomes ``YOUR ANSWER HERE``;
-* one check cell per part: cell tag ``check:partN``, optional cell metadata
-  ``"dat_edu": {"points": P}`` (default 1), body
-  ``with part(N, "name"): ...`` (from :mod:`dat_edu.course.checks`), printing
-  only ``Part N (name): passed``;
-* hidden tests: ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``
-  inside a check cell only;
-* notebook metadata ``"dat_edu": {"exercise": "NN_name"}`` is written by
-  ``python -m dat_edu.course.exercises`` (don't edit it).
-Full details: :mod:`dat_edu.course.exercises`.
+How to mark up a solution notebook: see :mod:`dat_edu.course.exercises`.
 
 Output: CSV with columns ``learner, exercise, part, points, max_points,
 message`` (one row per learner x exercise x part, plus rows for unmatched
