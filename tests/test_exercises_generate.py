@@ -19,7 +19,7 @@ def solution_nb():
         "    ### BEGIN HIDDEN TESTS\n"
         "    check(None, add(-1, 1) == 0, 'add fails for negative numbers')\n"
         "    ### END HIDDEN TESTS\n",
-        metadata={"tags": ["check:part1"], "dat_edu": {"points": 2}, "scrolled": True},
+        metadata={"tags": ["check:part1"], "dat_edu": {"points": 2, "uses": ["add"]}, "scrolled": True},
         execution_count=3,
         outputs=[new_output("stream", name="stdout", text="Part 1 (add): passed\n")],
     )
@@ -87,7 +87,7 @@ def test_markdown_answer_and_hidden_tests():
         "    # (more tests run here when your notebook is graded)\n"
     )
     p = spec.parts[1]
-    assert (p.number, p.name, p.points) == (1, "add", 2)
+    assert (p.number, p.name, p.points, p.uses) == (1, "add", 2, ("add",))
     assert "negative" in p.full_source and p.exercise_source == check_src
     # the solution object itself is not modified
     assert "BEGIN SOLUTION" in sol.cells[2].source
@@ -101,7 +101,7 @@ def test_outputs_cleared_metadata_kept_and_marked():
             assert "execution" not in cell.metadata and "scrolled" not in cell.metadata
     check = ex.cells[3]
     assert check.metadata["tags"] == ["check:part1"]
-    assert check.metadata["dat_edu"] == {"points": 2}
+    assert check.metadata["dat_edu"] == {"points": 2, "uses": ["add"]}
     assert check.metadata["editable"] is False and check.metadata["deletable"] is False
     assert ex.metadata["dat_edu"] == {"exercise": "01_tiny"}
     assert ex.metadata == {"dat_edu": {"exercise": "01_tiny"}, "kernelspec": KS, "language_info": {"name": "python"}}
@@ -139,25 +139,65 @@ def test_bad_markers_raise_naming_notebook_and_cell(source, expect):
 
 
 def test_check_cell_rules():
-    def nb_with(*cells):
-        return new_notebook(cells=list(cells), metadata={"kernelspec": KS})
+    learner = new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")
 
-    tag = lambda n: {"tags": [f"check:part{n}"]}  # noqa: E731
+    def nb_with(*cells):
+        return new_notebook(cells=[learner, *cells], metadata={"kernelspec": KS})
+
+    tag = lambda n: {"tags": [f"check:part{n}"], "dat_edu": {"uses": ["f"]}}  # noqa: E731
     only_hidden = new_code_cell("### BEGIN HIDDEN TESTS\nassert 1\n### END HIDDEN TESTS", metadata=tag(1))
     with pytest.raises(gen.MarkupError, match="empty once hidden tests are removed"):
         gen.make_exercise(nb_with(only_hidden), "x")
-    dup = [new_code_cell("pass", metadata=tag(1)), new_code_cell("pass", metadata=tag(1))]
+    dup = [new_code_cell("f()", metadata=tag(1)), new_code_cell("f()", metadata=tag(1))]
     with pytest.raises(gen.MarkupError, match="already has a check cell"):
         gen.make_exercise(nb_with(*dup), "x")
     with pytest.raises(gen.MarkupError, match=r"part\(s\) \[1\]"):
-        gen.make_exercise(nb_with(new_code_cell("pass", metadata=tag(2))), "x")
+        gen.make_exercise(nb_with(new_code_cell("f()", metadata=tag(2))), "x")
     with pytest.raises(gen.MarkupError, match="points"):
-        gen.make_exercise(nb_with(new_code_cell("pass", metadata={**tag(1), "dat_edu": {"points": -1}})), "x")
+        gen.make_exercise(nb_with(new_code_cell("f()", metadata={**tag(1), "dat_edu": {"points": -1}})), "x")
     with pytest.raises(gen.MarkupError, match=r"tagged check:part1 but calls part\(2, ...\)"):
-        gen.make_exercise(nb_with(new_code_cell("with part(2, 'x'):\n    pass", metadata=tag(1))), "x")
+        gen.make_exercise(nb_with(new_code_cell("with part(2, 'x'):\n    f()", metadata=tag(1))), "x")
     broken = new_code_cell("with part(1, 'a'):\n    ### BEGIN HIDDEN TESTS\n    assert 1\n    ### END HIDDEN TESTS\n", metadata=tag(1))
     with pytest.raises(gen.MarkupError, match="does not parse"):
         gen.make_exercise(nb_with(broken), "x")
+    two_tags = new_code_cell("f()", metadata={"tags": ["check:part1", "check:part2"], "dat_edu": {"uses": ["f"]}})
+    with pytest.raises(gen.MarkupError, match="only one part"):
+        gen.make_exercise(nb_with(two_tags), "x")
+
+
+@pytest.mark.parametrize(
+    "uses, expect",
+    [
+        (None, r'non-empty list .* write "uses": \["f"\]'),
+        ([], "non-empty list"),
+        (["f", 3], "non-empty list"),
+        (["g"], r"names \['g'\], which no earlier cell with a solution region defines"),
+        (["f", "setup_value"], r"names \['setup_value'\]"),
+        (["later"], r"names \['later'\]"),
+    ],
+)
+def test_uses_must_list_exactly_the_learner_names_the_check_reads(uses, expect):
+    """The grader hands a check only the learner names in `uses`: a wrong list is a markup error."""
+    learner = new_code_cell("setup_value = 3\n\ndef f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION")
+    meta = {"tags": ["check:part1"], "dat_edu": {} if uses is None else {"uses": uses}}
+    check_cell = new_code_cell("with part(1, 'f'):\n    check(None, f() == setup_value, 'f is wrong')", metadata=meta)
+    later = new_code_cell("def later():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION")
+    nb = new_notebook(cells=[learner, check_cell, later], metadata={"kernelspec": KS})
+    with pytest.raises(gen.MarkupError, match=expect):
+        gen.make_exercise(nb, "x")
+    nb.cells[1].metadata["dat_edu"] = {"uses": ["f"]}  # setup_value is the exercise's, not the learner's
+    assert gen.make_exercise(nb, "x")[1].parts[1].uses == ("f",)
+
+
+def test_uses_rejects_a_learner_name_the_check_reads_but_does_not_list():
+    cells = [
+        new_code_cell("def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"),
+        new_code_cell("def g():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION"),
+        new_code_cell("with part(1, 'fg'):\n    check(None, f() + g() == 3, 'wrong')",
+                      metadata={"tags": ["check:part1"], "dat_edu": {"uses": ["f"]}}),
+    ]
+    with pytest.raises(gen.MarkupError, match=r"reads \['g'\].*does not\s+list them"):
+        gen.make_exercise(new_notebook(cells=cells, metadata={"kernelspec": KS}), "x")
 
 
 def write_solution(folder, name="01_tiny", nb=None):

@@ -37,10 +37,10 @@ def solution_nb():
         new_code_cell(IMPORT),
         new_markdown_cell("## Part 1: add"),
         new_code_cell(ADD),
-        new_code_cell(CHECK1, metadata={"tags": ["check:part1"], "dat_edu": {"points": 2}}),
+        new_code_cell(CHECK1, metadata={"tags": ["check:part1"], "dat_edu": {"points": 2, "uses": ["add"]}}),
         new_markdown_cell("## Part 2: double"),
         new_code_cell(DOUBLE),
-        new_code_cell(CHECK2, metadata={"tags": ["check:part2"]}),
+        new_code_cell(CHECK2, metadata={"tags": ["check:part2"], "dat_edu": {"uses": ["double"]}}),
         new_markdown_cell("## Summary"),
     ]
     for i, c in enumerate(cells):

@@ -22,14 +22,21 @@ How to mark up a solution notebook (``solutions/NN_name.ipynb``)
 * Written answers (markdown cells): the same markers; the exercise shows
   ``YOUR ANSWER HERE`` in place of the region.
 * Check cells: a code cell tagged ``check:partN`` (N = 1, 2, ...; one check
-  cell per part), optional cell metadata ``"dat_edu": {"points": P}``
-  (default 1), body ``with part(N, "short name"): ...`` using
+  cell per part, one check tag per cell), cell metadata
+  ``"dat_edu": {"points": P, "uses": ["name", ...]}`` (points default 1),
+  body ``with part(N, "short name"): ...`` using
   :mod:`dat_edu.course.checks`. Its only output is ``Part N (<name>): passed``.
   Hidden tests go between ``### BEGIN HIDDEN TESTS`` and
   ``### END HIDDEN TESTS`` inside a check cell (nowhere else); in the
   exercise they are replaced by the comment line
   ``# (more tests run here when your notebook is graded)`` and run by the grader, which executes the solution's full
   check cell in place of the learner's copy. Keep a visible line in the block.
+* ``uses`` (required) lists every name the check reads from the learner's
+  notebook: the functions, classes or values that the learner's part defines
+  (top-level names bound in earlier code cells that contain a solution region).
+  The grader gives the check exactly these names from the learner's notebook
+  and nothing else, so the generator rejects a check that reads a learner name
+  it does not list, or lists a name no earlier solution cell defines.
 * Everything else (lesson text, demo code) is copied unchanged.
 * Notebook metadata ``"dat_edu": {"exercise": "NN_name"}`` (the file stem) is
   written into the solution and the exercise by this generator; the grader
@@ -91,6 +98,7 @@ class PartSpec:
     cell_id: str | None
     full_source: str  # as in the solution (hidden tests included)
     exercise_source: str  # as in the exercise (hidden tests removed)
+    uses: tuple[str, ...] = ()  # names the check reads from the learner's notebook
 
 
 @dataclass
@@ -192,6 +200,71 @@ def _python_parses(source: str) -> str | None:
     return None
 
 
+def _learner_defined_names(source: str) -> set[str]:
+    """Top-level names bound by the statements of a solution cell that hold a solution region.
+
+    A ``def`` or ``class`` whose body holds the region binds its name; an assignment written
+    inside the region binds its targets. Lines outside the regions (setup the exercise shows)
+    bind nothing here: a check reads those from the solution, not from the learner.
+    """
+    lines = source.splitlines()
+    regions, start = [], None
+    for lineno, line in enumerate(lines, 1):
+        if line.strip() == BEGIN_SOLUTION:
+            start = lineno
+        elif line.strip() == END_SOLUTION and start is not None:
+            regions.append((start, lineno))
+            start = None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        end = getattr(node, "end_lineno", node.lineno)
+        if not any(node.lineno <= b and a <= end for a, b in regions):
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        else:
+            names |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
+def _names_read(source: str) -> set[str]:
+    """Every bare name a cell reads (free or not: a conservative superset)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _check_uses(where: str, n: int, meta: dict, source: str, learner_names: set[str]) -> tuple[str, ...]:
+    """Validate ``dat_edu.uses`` of check cell ``n`` against the learner names defined so far."""
+    read = _names_read(source) & learner_names
+    uses = meta.get("uses")
+    hint = f' (this check reads {sorted(read)}: write "uses": {sorted(read)!r})'.replace("'", '"') if read else ""
+    if not isinstance(uses, list) or not uses or not all(isinstance(u, str) and u.isidentifier() for u in uses):
+        raise MarkupError(
+            f"{where}: metadata dat_edu.uses must be a non-empty list of the names the check of part {n} "
+            f"reads from the learner's notebook{hint}"
+        )
+    unknown = sorted(set(uses) - learner_names)
+    if unknown:
+        raise MarkupError(
+            f"{where}: dat_edu.uses names {unknown}, which no earlier cell with a solution region defines; "
+            f"learner names defined so far: {sorted(learner_names)}"
+        )
+    unlisted = sorted(read - set(uses))
+    if unlisted:
+        raise MarkupError(
+            f"{where}: the check reads {unlisted}, defined by the learner's part, but dat_edu.uses does not "
+            "list them (the grader would not give the check the learner's version): add them to uses"
+        )
+    return tuple(uses)
+
+
 def _part_name(source: str, number: int) -> str:
     m = re.search(rf"\bpart\(\s*{number}\s*,\s*(['\"])(.+?)\1", source)
     return m.group(2) if m else f"part {number}"
@@ -218,6 +291,7 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
     """
     nb = copy.deepcopy(solution)
     spec = ExerciseSpec(exercise=name, path=Path(name))
+    learner_names: set[str] = set()  # top-level names bound by cells with a solution region so far
     for index, cell in enumerate(nb.cells):
         where = _where(name, index, cell)
         src = _source(cell)
@@ -243,11 +317,14 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
                 raise MarkupError(f"{where}: tagged check:part{n} but calls part({sorted(numbers - {n})[0]}, ...)")
             if not _code_lines(new):
                 raise MarkupError(f"{where}: the check cell is empty once hidden tests are removed; keep a visible check")
-            points = (cell.metadata.get("dat_edu") or {}).get("points", 1)
+            meta = cell.metadata.get("dat_edu") or {}
+            points = meta.get("points", 1)
             if not isinstance(points, (int, float)) or isinstance(points, bool) or points < 0:
                 raise MarkupError(f"{where}: metadata dat_edu.points must be a number >= 0, got {points!r}")
-            name_meta = (cell.metadata.get("dat_edu") or {}).get("name")
-            spec.parts[n] = PartSpec(n, name_meta or _part_name(src, n), points, cell.get("id"), src, new)
+            uses = _check_uses(where, n, meta, src, learner_names)
+            spec.parts[n] = PartSpec(n, meta.get("name") or _part_name(src, n), points, cell.get("id"), src, new, uses)
+        elif cell.cell_type == "code" and n_sol:
+            learner_names |= _learner_defined_names(src)
         if cell.cell_type == "code" and (n_sol or n_hidden):
             err = _python_parses(new)
             if err:
