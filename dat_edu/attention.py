@@ -13,6 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
+from dat_edu.validate import check_nchw
+
 __all__ = [
     "check_heads",
     "naive_softmax",
@@ -156,14 +158,9 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, return_attn: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        if x.dim() != 4:
-            raise ValueError(
-                f"MultiHeadSelfAttention expects an NCHW feature map (B, C, H, W), got shape "
-                f"{tuple(x.shape)}; for tokens (B, N, C) use rearrange(t, 'b (h w) c -> b c h w', h=H)"
-            )
+        check_nchw(x, "MultiHeadSelfAttention", self.dim,
+                   hint="for tokens (B, N, C) use rearrange(t, 'b (h w) c -> b c h w', h=H)")
         B, C, H, W = x.shape
-        if C != self.dim:
-            raise ValueError(f"input has {C} channels but the module was built for dim={self.dim}")
         tokens = rearrange(x, "b c h w -> b (h w) c")  # (B, N, C), N = H*W
         q, k, v = self.proj_qkv(tokens).chunk(3, dim=-1)  # 3 x (B, N, C): q block, k block, v block
         q, k, v = (rearrange(t, "b n (h d) -> b h n d", h=self.num_heads) for t in (q, k, v))

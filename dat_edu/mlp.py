@@ -16,6 +16,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from dat_edu.validate import check_nchw
+
 __all__ = ["Mlp", "DropPath", "drop_path"]
 
 
@@ -47,10 +49,7 @@ class Mlp(nn.Module):
         self.drop2 = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.dim:
-            raise ValueError(
-                f"Mlp expects an NCHW map with {self.dim} channels, got shape {tuple(x.shape)}"
-            )
+        check_nchw(x, "Mlp", self.dim)
         h, w = x.shape[2], x.shape[3]
         x = rearrange(x, "b c h w -> b (h w) c")  # tokens, channels last for nn.Linear
         x = self.drop1(self.act(self.fc1(x)))  # (B, HW, hidden)

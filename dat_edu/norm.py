@@ -15,6 +15,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from dat_edu.validate import check_nchw
+
 __all__ = ["LayerNorm2d"]
 
 
@@ -34,16 +36,7 @@ class LayerNorm2d(nn.Module):
         self.norm = nn.LayerNorm(channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(
-                f"LayerNorm2d expects an NCHW map (B, C, H, W), got shape {tuple(x.shape)}; "
-                "for (B, N, C) tokens use nn.LayerNorm directly"
-            )
-        if x.shape[1] != self.channels:
-            raise ValueError(
-                f"LayerNorm2d was built for {self.channels} channels but the input has "
-                f"{x.shape[1]} (shape {tuple(x.shape)}); channels must be dimension 1"
-            )
+        check_nchw(x, "LayerNorm2d", self.channels, hint="for (B, N, C) tokens use nn.LayerNorm directly")
         x = rearrange(x, "b c h w -> b h w c")  # channels last for nn.LayerNorm
         x = self.norm(x)
         return rearrange(x, "b h w c -> b c h w")

@@ -27,6 +27,7 @@ from torch import nn
 
 from dat_edu.conv import conv_output_size
 from dat_edu.norm import LayerNorm2d
+from dat_edu.validate import check_nchw
 
 __all__ = ["OffsetNetwork", "bound_offsets", "key_grid_size"]
 
@@ -76,11 +77,8 @@ class OffsetNetwork(nn.Module):
         self.proj = nn.Conv2d(channels, 2, kernel_size=1, bias=False)
 
     def forward(self, q_group: torch.Tensor) -> torch.Tensor:
-        if q_group.dim() != 4 or q_group.shape[1] != self.channels:
-            raise ValueError(
-                f"OffsetNetwork expects (N, {self.channels}, H, W) query-group maps, got shape "
-                f"{tuple(q_group.shape)}; split the query into groups first (N = B * groups)"
-            )
+        check_nchw(q_group, "OffsetNetwork", self.channels,
+                   hint="split the query into groups first: (B * groups, C / groups, H, W)")
         x = self.dwconv(q_group)  # (N, Cg, Hk, Wk): local spatial context, strided
         x = self.act(self.norm(x))  # (N, Cg, Hk, Wk)
         return self.proj(x)  # (N, 2, Hk, Wk): (Δy, Δx)

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dat_edu.validate import check_nchw
+
 __all__ = [
     "random_crop",
     "random_flip",
@@ -28,17 +30,12 @@ __all__ = [
 ]
 
 
-def _check_batch(x: torch.Tensor, name: str = "x") -> None:
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be a (B, C, H, W) batch, got shape {tuple(x.shape)}")
-
-
 def random_crop(x: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
     """Zero-pad each side by ``padding`` and crop back to (H, W) at a random place per image.
 
     x: (B, C, H, W), any dtype. Returns the same shape and dtype. Two gathers, no loop.
     """
-    _check_batch(x)
+    check_nchw(x, "random_crop")
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")
     if padding == 0:
@@ -58,7 +55,7 @@ def random_crop(x: torch.Tensor, padding: int = 4, generator: torch.Generator | 
 
 def random_flip(x: torch.Tensor, p: float = 0.5, generator: torch.Generator | None = None) -> torch.Tensor:
     """Flip each image left-right with probability ``p``. x: (B, C, H, W)."""
-    _check_batch(x)
+    check_nchw(x, "random_flip")
     flip = (torch.rand(x.shape[0], generator=generator) < p).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
@@ -68,7 +65,7 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
 
     Float input is taken to be in [0, 1] already. ``mean``/``std`` have one entry per channel.
     """
-    _check_batch(x)
+    check_nchw(x, "normalize")
     if len(mean) != x.shape[1] or len(std) != x.shape[1]:
         raise ValueError(
             f"mean/std have {len(mean)}/{len(std)} entries but the images have {x.shape[1]} "
@@ -108,7 +105,7 @@ def cutmix(
     its target becomes ``lam_eff * t_i + (1 - lam_eff) * t_perm[i]`` where ``lam_eff`` is the
     area actually kept after clipping the box to the image. Returns (mixed x, soft targets (B, K)).
     """
-    _check_batch(x)
+    check_nchw(x, "cutmix")
     if targets.ndim == 1:
         if num_classes is None:
             raise ValueError("integer targets need num_classes (the number of classes) for CutMix")
