@@ -21,6 +21,10 @@ Deformable attention reads features at *fractional* positions. Three ideas make 
    with ``align_corners=True``, so zero offsets read row i at pixel ``(i + 0.5)(H - 1)/H``
    (0.464, 1.393, ..., 12.536 at H = 14) instead of at pixel i — not the identity.
 
+   :func:`normalized_to_pixel` and its inverse :func:`pixel_to_normalized` are the package's one
+   conversion between the two (one axis, or (y, x) positions with ``size=(H, W)``; ``stride=`` for a
+   feature map s times smaller than the image it is drawn on). Every other module calls them.
+
 3. **Bilinear interpolation.** A fractional pixel position (py, px) lies between four pixel
    centres; the value is their average weighted by closeness. Neighbours outside the image count
    as zero (``padding_mode="zeros"``). :func:`bilinear_sample` does this from scratch and equals
@@ -33,11 +37,13 @@ here. :func:`sample_features` is the one named place where that swap happens.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+
+from dat_edu.validate import check_nchw, pair
 
 __all__ = [
     "reference_grid",
@@ -92,32 +98,62 @@ def aligned_grid(
     return torch.stack((grid_y, grid_x), dim=-1)  # (h, w, 2) as (y, x)
 
 
-def normalized_to_pixel(u: Number, size: int, align_corners: bool) -> Number:
+def _per_axis(fn, values: Number, size: int | Sequence[int], stride: float | Sequence[float]) -> Number:
+    """Apply a one-axis conversion to one axis (``size`` an int) or to (y, x) positions (a pair)."""
+    if isinstance(size, int):
+        if not isinstance(stride, (int, float)):
+            raise ValueError(f"one axis (size {size}) takes one stride, got {stride!r}")
+        return fn(values, size, stride)
+    (h, w), (sy, sx) = pair(size, "size"), pair(stride, "stride")
+    if not isinstance(values, torch.Tensor) or values.shape[-1] != 2:
+        raise ValueError("with size=(H, W), pass positions (..., 2) in (y, x) order as a tensor")
+    return torch.stack((fn(values[..., 0], h, sy), fn(values[..., 1], w, sx)), dim=-1)
+
+
+def normalized_to_pixel(
+    u: Number, size: int | Sequence[int], align_corners: bool, stride: float | Sequence[float] = 1
+) -> Number:
     """Normalized coordinate u in [-1, 1] -> pixel coordinate (pixel centres at 0 .. size - 1).
 
     align_corners=True: ``p = (u + 1) / 2 * (size - 1)``; False: ``p = ((u + 1) * size - 1) / 2``.
-    Works on floats and tensors (element-wise); apply it per axis with that axis's size.
+    ``size`` an int: one axis, ``u`` a float or a tensor (element-wise). ``size=(H, W)``: ``u`` holds
+    positions (..., 2) in (y, x) order, each axis converted with its own size.
+
+    ``stride`` s: the map of ``size`` pixels is an s-times downsampled view of an image (a feature
+    map of a model); the result is then in *image* pixels, ``f * s + (s - 1) / 2`` for the map
+    pixel f (the centre of its s x s cell). One number or a (y, x) pair.
     """
-    if size < 1:
-        raise ValueError(f"size must be positive, got {size}")
-    if align_corners:
-        return (u + 1) / 2 * (size - 1)
-    return ((u + 1) * size - 1) / 2
+
+    def axis(v: Number, n: int, s: float) -> Number:
+        if n < 1 or s <= 0:
+            raise ValueError(f"size must be positive and stride > 0, got size {n}, stride {s}")
+        f = (v + 1) / 2 * (n - 1) if align_corners else ((v + 1) * n - 1) / 2
+        return f if s == 1 else f * s + (s - 1) / 2
+
+    return _per_axis(axis, u, size, stride)
 
 
-def pixel_to_normalized(p: Number, size: int, align_corners: bool) -> Number:
+def pixel_to_normalized(
+    p: Number, size: int | Sequence[int], align_corners: bool, stride: float | Sequence[float] = 1
+) -> Number:
     """Pixel coordinate p -> normalized coordinate, the inverse of :func:`normalized_to_pixel`.
 
     align_corners=True: ``u = p / (size - 1) * 2 - 1`` (0 when size == 1, where every u maps to
-    pixel 0); False: ``u = (2p + 1) / size - 1``.
+    pixel 0); False: ``u = (2p + 1) / size - 1``. ``size`` and ``stride`` as in
+    :func:`normalized_to_pixel` (with a stride, p is in image pixels).
     """
-    if size < 1:
-        raise ValueError(f"size must be positive, got {size}")
-    if align_corners:
-        if size == 1:
-            return p * 0  # a single pixel: every normalized value reads pixel 0
-        return p / (size - 1) * 2 - 1
-    return (2 * p + 1) / size - 1
+
+    def axis(v: Number, n: int, s: float) -> Number:
+        if n < 1 or s <= 0:
+            raise ValueError(f"size must be positive and stride > 0, got size {n}, stride {s}")
+        f = v if s == 1 else (v - (s - 1) / 2) / s  # image pixel -> map pixel
+        if align_corners:
+            if n == 1:
+                return f * 0  # a single pixel: every normalized value reads pixel 0
+            return f / (n - 1) * 2 - 1
+        return (2 * f + 1) / n - 1
+
+    return _per_axis(axis, p, size, stride)
 
 
 def yx_to_xy(pos: torch.Tensor) -> torch.Tensor:
@@ -140,8 +176,7 @@ def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, align_corners: bool
         neighbours outside the image contribute 0. Differentiable w.r.t. ``input`` and ``grid``
         (autograd through the weights gives the same gradient as grid_sample's own backward).
     """
-    if input.dim() != 4:
-        raise ValueError(f"input must be (N, C, H, W), got shape {tuple(input.shape)}")
+    check_nchw(input, "bilinear_sample")
     if grid.dim() != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
         raise ValueError(
             f"grid must be (N, Ho, Wo, 2) with N={input.shape[0]} matching the input, "
@@ -192,8 +227,7 @@ def sample_features(x: torch.Tensor, pos: torch.Tensor, align_corners: bool) -> 
     Returns:
         (N, C, Hk, Wk) sampled features.
     """
-    if x.dim() != 4:
-        raise ValueError(f"x must be (N, C, H, W), got shape {tuple(x.shape)}")
+    check_nchw(x, "sample_features")
     if pos.dim() != 4 or pos.shape[-1] != 2 or pos.shape[0] != x.shape[0]:
         raise ValueError(
             f"pos must be (N, Hk, Wk, 2) in (y, x) with N={x.shape[0]} matching x, "
