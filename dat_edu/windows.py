@@ -19,10 +19,14 @@ import torch.nn as nn
 from einops import rearrange, repeat
 
 from dat_edu.attention import check_heads, scaled_dot_product_attention
+from dat_edu.position_bias import relative_position_index
+from dat_edu.validate import check_nchw
 
 __all__ = [
     "window_partition",
     "window_reverse",
+    "dat_shift",
+    "shifted_window_regions",
     "shifted_window_mask",
     "WindowAttention",
 ]
@@ -47,8 +51,7 @@ def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
     Returns (B*nW, w*w, C): window index = (b * H/w + window_row) * W/w + window_col, and the
     w*w tokens of a window in row-major order.
     """
-    if x.dim() != 4:
-        raise ValueError(f"window_partition expects a (B, C, H, W) map, got shape {tuple(x.shape)}")
+    check_nchw(x, "window_partition")
     _check_divisible(x.shape[2], x.shape[3], window)
     return rearrange(x, "b c (r1 h1) (r2 w1) -> (b r1 r2) (h1 w1) c", h1=window, w1=window)
 
@@ -70,6 +73,43 @@ def window_reverse(windows: torch.Tensor, window: int, h: int, w: int) -> torch.
     )
 
 
+def dat_shift(window: int) -> int:
+    """The shift of DAT's "S" blocks: ceil(window / 2) (4 for window 7), not Swin's window // 2 (3).
+
+    The official code computes ``math.ceil(window / 2)``; for even windows both rules agree.
+    """
+    if window < 2:
+        raise ValueError(f"a shifted window needs window >= 2, got {window}")
+    return (window + 1) // 2
+
+
+def _check_shift(window: int, shift: int) -> None:
+    if not 0 < shift < window:
+        raise ValueError(
+            f"shift must satisfy 0 < shift < window, got shift={shift} and window={window}; "
+            "shift=0 needs no mask (plain window attention)"
+        )
+
+
+def shifted_window_regions(h: int, w: int, window: int, shift: int) -> torch.Tensor:
+    """Swin's region label (0..8) of every pixel of the map rolled by (-shift, -shift): (h, w) long.
+
+    Rows [0, h-window) | [h-window, h-shift) | [h-shift, h) get labels 0, 1, 2 (same for columns);
+    a pixel's label is 3 * row label + column label. Pixels with different labels came from parts
+    of the image that were far apart before the roll.
+    """
+    _check_divisible(h, w, window)
+    _check_shift(window, shift)
+    labels = torch.zeros(h, w, dtype=torch.long)
+    cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
+    region = 0
+    for rows in cuts:
+        for cols in cuts:
+            labels[rows, cols] = region
+            region += 1
+    return labels
+
+
 def shifted_window_mask(h: int, w: int, window: int, shift: int) -> torch.Tensor:
     """Attention mask for shifted windows on an h x w map: (nW, w*w, w*w), 0 = allowed, -100 = blocked.
 
@@ -83,43 +123,10 @@ def shifted_window_mask(h: int, w: int, window: int, shift: int) -> torch.Tensor
     The mask depends on (h, w): recompute it for every input size (a mask built for 14x14 has
     4 windows, one for 28x28 has 16).
     """
-    _check_divisible(h, w, window)
-    if not 0 < shift < window:
-        raise ValueError(
-            f"shift must satisfy 0 < shift < window, got shift={shift} and window={window}; "
-            "shift=0 needs no mask (plain window attention)"
-        )
-    labels = torch.zeros(h, w)
-    cuts = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
-    region = 0
-    for rows in cuts:
-        for cols in cuts:
-            labels[rows, cols] = region
-            region += 1
+    labels = shifted_window_regions(h, w, window, shift)  # (h, w), rolled layout
     win_labels = rearrange(labels, "(r1 h1) (r2 w1) -> (r1 r2) (h1 w1)", h1=window, w1=window)  # (nW, N)
     different = win_labels[:, :, None] != win_labels[:, None, :]  # (nW, N, N): query i, key j
     return torch.zeros(different.shape).masked_fill(different, MASK_VALUE)
-
-
-def _swin_relative_position_index(window: int) -> torch.Tensor:
-    """Swin's relative position index: (w*w, w*w) long, entry [i, j] indexes the bias table row.
-
-    For query token i at (yi, xi) and key token j at (yj, xj) inside a window, the displacement
-    (yi - yj, xi - xj) lies in [-(w-1), w-1]^2; shifting by w-1 makes both coordinates
-    non-negative and index = (dy + w - 1) * (2w - 1) + (dx + w - 1) enumerates the (2w-1)^2 cells.
-    """
-    coords = torch.stack(
-        torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
-    ).flatten(1)  # (2, N): row 0 = y, row 1 = x, tokens row-major
-    rel = coords[:, :, None] - coords[:, None, :] + (window - 1)  # (2, N, N), in [0, 2w-2]
-    return rel[0] * (2 * window - 1) + rel[1]  # (N, N)
-
-
-# dat_edu.position_bias owns the shared version; fall back to the copy above until it is importable.
-try:
-    from dat_edu.position_bias import relative_position_index
-except ImportError:
-    relative_position_index = _swin_relative_position_index
 
 
 class WindowAttention(nn.Module):
@@ -134,9 +141,12 @@ class WindowAttention(nn.Module):
     mask is computed for the size of each input and cached per (H, W, device, dtype), outside the
     state dict (drop ``attn_mask`` when loading an official checkpoint).
 
-    DAT's shifted block uses shift = ceil(window / 2) (4 for window 7), not Swin's window // 2.
+    DAT's shifted block uses shift = :func:`dat_shift` (window) = ceil(window / 2), not Swin's window // 2.
 
-    forward(x (B, C, H, W)) -> (B, C, H, W); H and W must be divisible by ``window``.
+    forward(x (B, C, H, W), return_positions=False) -> (B, C, H, W); H and W must be divisible by
+    ``window``. ``return_positions=True`` gives ``(y, None, None)``: the same interface as
+    :class:`dat_edu.deformable.DeformableAttention`, whose keys have positions; a window's keys are
+    its own pixels.
     """
 
     def __init__(
@@ -155,7 +165,8 @@ class WindowAttention(nn.Module):
         if not 0 <= shift < window:
             raise ValueError(
                 f"shift {shift} must satisfy 0 <= shift < window {window}: a shift of a whole window "
-                f"only moves the grid by one window; DAT uses shift = ceil(window/2) = {(window + 1) // 2}"
+                f"only moves the grid by one window; DAT uses shift = ceil(window/2)"
+                + (f" = {dat_shift(window)}" if window > 1 else "")
             )
         self.dim = dim
         self.num_heads = num_heads
@@ -190,14 +201,16 @@ class WindowAttention(nn.Module):
             self._mask_cache[key] = shifted_window_mask(h, w, self.window, self.shift).to(device, dtype)
         return self._mask_cache[key]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(
-                f"WindowAttention expects an NCHW feature map (B, C, H, W), got shape {tuple(x.shape)}"
-            )
+    @property
+    def letter(self) -> str:
+        """The block letter of DAT's stage_spec: "S" with a shift, "L" without."""
+        return "S" if self.shift > 0 else "L"
+
+    def forward(
+        self, x: torch.Tensor, return_positions: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, None, None]:
+        check_nchw(x, "WindowAttention", self.dim)
         B, C, H, W = x.shape
-        if C != self.dim:
-            raise ValueError(f"input has {C} channels but the module was built for dim={self.dim}")
         _check_divisible(H, W, self.window)
 
         s = self.shift
@@ -219,7 +232,7 @@ class WindowAttention(nn.Module):
         y = window_reverse(out, self.window, H, W)  # (B, C, H, W)
         if s > 0:  # undo the roll so every pixel returns to its place
             y = torch.roll(y, shifts=(s, s), dims=(2, 3))
-        return y
+        return (y, None, None) if return_positions else y
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, num_heads={self.num_heads}, window={self.window}, shift={self.shift}"

@@ -3,11 +3,12 @@ import math
 import pytest
 import torch
 
+from dat_edu.position_bias import relative_position_index
 from dat_edu.windows import (
     WindowAttention,
-    _swin_relative_position_index,
-    relative_position_index,
+    dat_shift,
     shifted_window_mask,
+    shifted_window_regions,
     window_partition,
     window_reverse,
 )
@@ -131,12 +132,30 @@ def test_mask_errors():
 
 @pytest.mark.parametrize("window", [1, 2, 7])
 def test_relative_position_index_matches_brute_force(window):
-    # both the local copy and the one WindowAttention uses (dat_edu.position_bias once it exists)
-    for fn in (_swin_relative_position_index, relative_position_index):
-        idx = fn(window)
-        assert idx.dtype == torch.long and idx.shape == (window**2, window**2)
-        torch.testing.assert_close(idx, brute_index(window))
-        assert idx.max().item() == (2 * window - 1) ** 2 - 1
+    idx = relative_position_index(window)  # the one WindowAttention registers as a buffer
+    assert idx.dtype == torch.long and idx.shape == (window**2, window**2)
+    torch.testing.assert_close(idx, brute_index(window))
+    assert idx.max().item() == (2 * window - 1) ** 2 - 1
+    torch.testing.assert_close(WindowAttention(8, 2, window).relative_position_index, idx)
+
+
+def test_dat_shift_is_ceil_half_window_and_the_model_uses_it():
+    assert [dat_shift(w) for w in (2, 4, 7, 8)] == [1, 2, 4, 4]  # Swin's window // 2 would give 3 at 7
+    assert [dat_shift(w) for w in (3, 5, 7)] == [math.ceil(w / 2) for w in (3, 5, 7)]
+    from dat_edu.model import DAT
+
+    m = DAT(img_size=28, patch_size=4, dims=(8,), stage_spec=("LS",), heads=(2,), window_sizes=7, groups=None, use_pes=False)
+    assert [b.attn.shift for b in m.stages[0].blocks] == [0, 4] and m.block_letters == ["L", "S"]
+    with pytest.raises(ValueError, match="window >= 2"):
+        dat_shift(1)
+
+
+def test_regions_label_the_rolled_map_like_the_brute_force_mask():
+    labels = shifted_window_regions(8, 12, 4, 2)
+    assert labels.shape == (8, 12) and labels.unique().tolist() == list(range(9))
+    assert labels[0, 0] == 0 and labels[-1, -1] == 8 and labels[5, 0] == 3 and labels[0, 9] == 1
+    mask = shifted_window_mask(8, 12, 4, 2)
+    torch.testing.assert_close(mask, brute_mask(8, 12, 4, 2))  # the mask is built from these labels
 
 
 # ---------- the module ----------
