@@ -13,9 +13,9 @@ Counting rules (kernel k x k, ``C_in`` -> ``C_out``, ``g`` groups, output map ``
     parameters    = C_out * (C_in / g) * k * k  (+ C_out if bias)
     multiply-adds = H_out * W_out * C_out * (C_in / g) * k * k
 
-Worked example from the course seed (16 -> 32 channels, 3 x 3, no bias):
+Worked example (16 -> 32 channels, 3 x 3, no bias):
 
-* standard:  32 * 16 * 3 * 3          = 4608   (the seed misprints this as 4068)
+* standard:  32 * 16 * 3 * 3          = 4608
 * 2 groups:  32 * (16 / 2) * 3 * 3    = 2304
 * separable: 16 * 3 * 3 + 32 * 16     = 144 + 512 = 656
 

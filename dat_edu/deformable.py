@@ -46,6 +46,7 @@ Parameters (official names, so an official state dict maps 1:1): ``proj_q``, ``p
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
@@ -53,6 +54,7 @@ from dat_edu.attention import check_heads
 from dat_edu.offsets import OffsetNetwork, bound_offsets, key_grid_size
 from dat_edu.position_bias import ContinuousPositionBias, deformable_position_bias
 from dat_edu.sampling import reference_grid, sample_features
+from dat_edu.validate import check_nchw, pair
 
 __all__ = ["DeformableAttention", "OFFSET_KERNEL_SIZES"]
 
@@ -62,15 +64,6 @@ OFFSET_KERNEL_SIZES = (9, 7, 5, 3)
 
 _POSITION_BIAS_CHOICES = ("table", "continuous", None)
 _COORDS_CHOICES = ("official", "corrected")
-
-
-def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return (size, size)
-    size = tuple(int(s) for s in size)
-    if len(size) != 2:
-        raise ValueError(f"q_size must be an int or a pair (H, W), got {size}")
-    return size  # type: ignore[return-value]
 
 
 class DeformableAttention(nn.Module):
@@ -92,7 +85,7 @@ class DeformableAttention(nn.Module):
         use_offsets: False is the official ``no_off`` ablation: keys are sampled at the reference
             points (no offset network is built, so ``conv_offset`` is None).
         coords: "official" or "corrected", see the module docstring.
-        attn_drop, proj_drop: dropout on the attention weights and on the output.
+        attn_drop, proj_drop: dropout probabilities on the attention weights and on the output.
         stage_idx: optional stage index 0-3, only used to pick the default kernel_size.
 
     forward(x, return_positions=False) -> y, or (y, pos, ref) with pos, ref of shape
@@ -129,7 +122,7 @@ class DeformableAttention(nn.Module):
                 f"num_heads {num_heads} is not divisible by num_groups {num_groups}: each group "
                 "must own whole heads; pick num_groups among the divisors of num_heads"
             )
-        H, W = _pair(q_size)
+        H, W = (int(s) for s in pair(q_size, "q_size"))
         if H < 1 or W < 1:
             raise ValueError(f"q_size must be positive, got {(H, W)}")
         if stride < 1:
@@ -152,7 +145,7 @@ class DeformableAttention(nn.Module):
             else:
                 raise ValueError(
                     f"stage_idx must be in 0..{len(OFFSET_KERNEL_SIZES) - 1} to pick a default "
-                    f"kernel size, got {stage_idx}; or pass kernel_size directly"
+                    f"kernel size, got {stage_idx}; or pass kernel_size directly (in DAT: offset_kernel_sizes)"
                 )
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(
@@ -189,8 +182,10 @@ class DeformableAttention(nn.Module):
         else:
             self.register_parameter("rpe_table", None)
         self.cpb = ContinuousPositionBias(num_heads, num_groups) if position_bias == "continuous" else None
-        self.attn_drop = nn.Dropout(attn_drop)
+        self.attn_drop = attn_drop  # a probability, as in the other attention classes
         self.proj_drop = nn.Dropout(proj_drop)
+
+    letter = "D"  # the block letter of DAT's stage_spec
 
     # ------------------------------------------------------------------------------------------
     @property
@@ -203,15 +198,8 @@ class DeformableAttention(nn.Module):
         return key_grid_size(h, w, self.kernel_size, self.stride)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 4:
-            raise ValueError(
-                f"DeformableAttention expects an NCHW feature map (B, C, H, W), got shape {tuple(x.shape)}"
-            )
-        _, c, h, w = x.shape
-        if c != self.dim:
-            raise ValueError(
-                f"input has {c} channels but the block was built for dim={self.dim} (shape {tuple(x.shape)})"
-            )
+        check_nchw(x, "DeformableAttention", self.dim)
+        _, _, h, w = x.shape
         if self.position_bias == "table" and (h, w) != self.q_size:
             H, W = self.q_size
             raise ValueError(
@@ -269,14 +257,16 @@ class DeformableAttention(nn.Module):
         """
         if self.position_bias is None:
             return None
-        g = self.num_groups
-        pos = rearrange(pos, "(b g) hk wk p -> b g hk wk p", g=g)  # (B, g, Hk, Wk, 2)
         q_grid = reference_grid(h, w, dtype=pos.dtype, device=pos.device)  # (H, W, 2), (y, x)
         if self.position_bias == "table":
             return deformable_position_bias(
-                self.rpe_table, q_grid, pos, corrected=self.coords == "corrected"
+                self.rpe_table, q_grid, self.by_group(pos), corrected=self.coords == "corrected"
             )
-        return self.cpb(q_grid, pos)
+        return self.cpb(q_grid, self.by_group(pos))
+
+    def by_group(self, pos: torch.Tensor) -> torch.Tensor:
+        """(B*g, Hk, Wk, 2) -> (B, g, Hk, Wk, 2): the layout of the position biases and of return_positions."""
+        return rearrange(pos, "(b g) hk wk p -> b g hk wk p", g=self.num_groups)
 
     # ------------------------------------------------------------------------------------------
     def forward(
@@ -284,7 +274,7 @@ class DeformableAttention(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self._check_input(x)
         B, C, H, W = x.shape
-        nh, g = self.num_heads, self.num_groups
+        nh = self.num_heads
 
         q = self.proj_q(x)  # q = W_q x                                   (B, C, H, W)
         pos, ref = self.sampling_positions(q)  # p + Δp, Δp = θ_offset(q)   (B*g, Hk, Wk, 2)
@@ -301,16 +291,14 @@ class DeformableAttention(nn.Module):
         bias = self.relative_position_bias(pos, H, W)  # φ(B̂; R)           (B, nh, HW, Ns)
         if bias is not None:
             attn = attn + bias
-        attn = self.attn_drop(attn.softmax(dim=-1))  # over the Ns keys
+        attn = F.dropout(attn.softmax(dim=-1), self.attn_drop, self.training)  # over the Ns keys
         z = torch.einsum("bhmn,bhnc->bhmc", attn, v)  # (B, nh, HW, hc)
         z = rearrange(z, "b h (y x) c -> b (h c) y x", y=H, x=W)  # (B, C, H, W)
         y = self.proj_drop(self.proj_out(z))  # y = W_o z                  (B, C, H, W)
 
         if not return_positions:
             return y
-        pos = rearrange(pos, "(b g) hk wk p -> b g hk wk p", g=g)  # (B, g, Hk, Wk, 2)
-        ref = rearrange(ref, "(b g) hk wk p -> b g hk wk p", g=g)
-        return y, pos, ref
+        return y, self.by_group(pos), self.by_group(ref)  # (B, g, Hk, Wk, 2) each
 
     def extra_repr(self) -> str:
         return (

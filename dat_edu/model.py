@@ -19,7 +19,7 @@ and its attention is one of three kinds, written as a letter in ``stage_spec``:
 The drop-path rate grows linearly from 0 to ``drop_path_rate`` over all blocks of the model; both
 branches of a block use the block's rate.
 
-Initialisation (quirk 3 of the spec). The official ``DAT.reset_parameters`` loops over
+Initialisation (an official quirk). The official ``DAT.reset_parameters`` loops over
 ``self.parameters()`` and tests ``isinstance(m, (nn.Linear, nn.Conv2d))``; a parameter is never a
 module, so the loop does nothing and the released models train from PyTorch's default init
 (Kaiming-uniform weights with a = sqrt(5), uniform biases), except the position tables, which their
@@ -38,32 +38,23 @@ Parameter names (``official_key_map`` in dat_edu.weights translates official che
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from dat_edu.deformable import OFFSET_KERNEL_SIZES, DeformableAttention
+from dat_edu.deformable import DeformableAttention
 from dat_edu.mlp import DropPath, Mlp
 from dat_edu.norm import LayerNorm2d
-from dat_edu.windows import WindowAttention
+from dat_edu.validate import check_nchw, pair
+from dat_edu.windows import WindowAttention, dat_shift
 
 __all__ = ["ConvNorm", "DATBlock", "DATStage", "DAT", "dat_tiny", "dat_small", "dat_base", "dat_cifar",
-           "dat_shapes", "train_throughput"]
+           "dat_shapes", "collect_positions", "pick_deformable"]
 
 BLOCK_LETTERS = ("L", "S", "D")
 INITS = ("official", "trunc_normal")
-
-
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return (size, size)
-    size = tuple(int(s) for s in size)
-    if len(size) != 2:
-        raise ValueError(f"img_size must be an int or a pair (H, W), got {size}")
-    return size  # type: ignore[return-value]
 
 
 def _per_stage(value: Any, n: int, name: str) -> list:
@@ -96,13 +87,14 @@ class DATBlock(nn.Module):
 
     Args:
         dim: C.
-        attn: the token mixer, a WindowAttention (L/S) or a DeformableAttention (D).
+        attn: the token mixer, a WindowAttention (L/S) or a DeformableAttention (D): any module
+            with ``forward(x, return_positions=True) -> (y, pos, ref)`` and a ``letter``.
         mlp_ratio: hidden width of the MLP is mlp_ratio * C (4 in DAT).
         drop: dropout inside the MLP.
         drop_path: stochastic-depth rate of this block (both branches).
 
-    forward(x) -> (x, pos, ref): pos/ref are the deformable block's sampling positions and
-    reference points (B, g, Hk, Wk, 2), or None for window blocks.
+    forward(x) -> (x, pos, ref): pos/ref are the mixer's sampling positions and reference points
+    (B, g, Hk, Wk, 2), normalized, (y, x), or None for window blocks.
     """
 
     def __init__(self, dim: int, attn: nn.Module, mlp_ratio: float = 4.0, drop: float = 0.0,
@@ -117,16 +109,10 @@ class DATBlock(nn.Module):
     @property
     def letter(self) -> str:
         """'D' for deformable attention, 'S' for shifted windows, 'L' for plain windows."""
-        if isinstance(self.attn, DeformableAttention):
-            return "D"
-        return "S" if self.attn.shift > 0 else "L"
+        return self.attn.letter
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        pos = ref = None
-        if isinstance(self.attn, DeformableAttention):
-            a, pos, ref = self.attn(self.norm1(x), return_positions=True)
-        else:
-            a = self.attn(self.norm1(x))
+        a, pos, ref = self.attn(self.norm1(x), return_positions=True)
         x = x + self.drop_path(a)  # attention branch
         x = x + self.drop_path(self.mlp(self.norm2(x)))  # MLP branch
         return x, pos, ref
@@ -166,7 +152,8 @@ class DAT(nn.Module):
         strides: key stride of the D blocks (official 1).
         offset_range_factor: of the D blocks (official 2.0; see DeformableAttention).
         offset_kernel_sizes: depthwise kernel of the offset networks per stage (None: the official
-            9, 7, 5, 3 by stage index).
+            9, 7, 5, 3 by stage index, see ``DeformableAttention(stage_idx=...)``; a model with D
+            blocks in a fifth stage must give them).
         mlp_ratio, drop_rate, attn_drop_rate, drop_path_rate: as in the official code.
         coords, position_bias, use_offsets: options of every D block (DeformableAttention);
             position_bias applies to the stages whose ``use_pes`` entry is True.
@@ -211,13 +198,11 @@ class DAT(nn.Module):
         use_pes = _per_stage(use_pes, n, "use_pes")
         strides = _per_stage(strides, n, "strides")
         factors = _per_stage(offset_range_factor, n, "offset_range_factor")
-        if offset_kernel_sizes is None:
-            offset_kernel_sizes = [OFFSET_KERNEL_SIZES[min(s, len(OFFSET_KERNEL_SIZES) - 1)] for s in range(n)]
-        kernels = _per_stage(offset_kernel_sizes, n, "offset_kernel_sizes")
+        kernels = _per_stage(offset_kernel_sizes, n, "offset_kernel_sizes")  # None: the block's stage rule
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
 
-        H, W = _pair(img_size)
+        H, W = (int(s) for s in pair(img_size, "img_size"))
         scale = patch_size * 2 ** (n - 1)  # total downsampling of the last stage
         if H % scale or W % scale:
             raise ValueError(
@@ -261,10 +246,10 @@ class DAT(nn.Module):
                         C, nh, groups[s], (h, w), stride=strides[s], offset_range_factor=factors[s],
                         kernel_size=kernels[s], position_bias=position_bias if use_pes[s] else None,
                         use_offsets=use_offsets, coords=coords, attn_drop=attn_drop_rate,
-                        proj_drop=drop_rate,
+                        proj_drop=drop_rate, stage_idx=s,
                     )
                 else:
-                    shift = math.ceil(win / 2) if letter == "S" else 0  # official: ceil, 4 for window 7
+                    shift = dat_shift(win) if letter == "S" else 0
                     attn = WindowAttention(C, nh, win, shift=shift, attn_drop=attn_drop_rate,
                                            proj_drop=drop_rate)
                 blocks.append(DATBlock(C, attn, mlp_ratio, drop=drop_rate, drop_path=dpr[i]))
@@ -289,12 +274,12 @@ class DAT(nn.Module):
         return [b.letter for stage in self.stages for b in stage.blocks]
 
     def no_weight_decay_keywords(self) -> set[str]:
-        """Parameter-name fragments the official training excludes from weight decay."""
+        """Parameter-name fragments the official training excludes from weight decay (the position
+        tables); :mod:`dat_edu.train` also spares every 1-D parameter (biases, norm weights)."""
         return {"relative_position_bias_table", "rpe_table"}
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 4:
-            raise ValueError(f"DAT expects images (B, C, H, W), got shape {tuple(x.shape)}")
+        check_nchw(x, "DAT")
         if x.shape[1] != self.in_chans:
             raise ValueError(
                 f"the model was built for in_chans={self.in_chans} but the images have {x.shape[1]} "
@@ -391,11 +376,6 @@ def dat_cifar(num_classes: int = 10, in_chans: int = 3, img_size: int = 32, **kw
     * the offset kernels follow the official rule (bigger maps, bigger kernels: 5 at 8x8, 3 at 4x4).
     * drop_path_rate 0.1, offset_range_factor 2, position-bias tables: the official recipe, scaled.
 
-    Speed (training, batch 128, fp32): about 120 images per CPU-second on one core of the course
-    machine (about 190 with bf16 autocast), so roughly 200+ img/s on an idle 2-core CPU. Measure
-    yours with ``python -m dat_edu.model``. On a busy machine, ``torch.set_num_threads(1)`` can be
-    several times faster than 2 threads.
-
     Any argument of :class:`DAT` can be overridden through ``**kw``.
     """
     cfg = dict(patch_size=2, dims=(48, 96, 192), stage_spec=("LS", "LD", "LD"), heads=(2, 4, 8),
@@ -409,8 +389,7 @@ def dat_shapes(num_classes: int = 4, in_chans: int = 3, img_size: int = 32, zero
                **kw: Any) -> DAT:
     """A tiny DAT whose deformable keys visibly move onto the object of the synthetic shapes data.
 
-    Layout (2 stages, 82k parameters, ~30-60 s for the ``"shapes"`` training preset on one
-    CPU thread):
+    Layout (2 stages, 82k parameters; trained by the ``"shapes"`` preset of :mod:`dat_edu.train`):
 
         stem   Conv2d(in_chans, 32, 2, stride 2) + LN          32x32 -> 16x16 tokens
         stage0 32 ch, 1 head, L (window 4)                      16x16, local context only
@@ -418,7 +397,7 @@ def dat_shapes(num_classes: int = 4, in_chans: int = 3, img_size: int = 32, zero
         stage1 64 ch, 2 heads, D: 2 groups, key stride 8        8x8 queries, 1x1 key per group
         head   LN -> average pool -> Linear(64, num_classes)
 
-    Why this shape (each choice was measured; see tests/test_shapes_offsets.py):
+    Why this shape (tests/test_shapes_offsets.py checks that the keys move):
     * few keys. With stride 1 every key is a jitter of a full-resolution grid (dat_cifar): the
       object is always near some key, so no key gains by moving and the offsets drift randomly
       (sampling points ended *farther* from the object than the reference points). Here each group
@@ -427,10 +406,8 @@ def dat_shapes(num_classes: int = 4, in_chans: int = 3, img_size: int = 32, zero
     * the offset network sees the whole map: depthwise kernel 17 (stride 8, padding 8) on 8x8.
     * offset_range_factor=1: with one key, tanh(raw) * 1 * (1/Hk) reaches the image border and no
       further. Ranges past the border (factor 2-4, or None) let keys leave the map, where zero
-      padding makes them a constant "sink" key. While this recipe was tuned (before the offsets
-      were zero-initialised) such keys drifted outward; with the recipe as it is, factor 4 at
-      seed 0 still moved them onto the objects (distance ratio 0.77). Lesson 09 asks learners
-      to explore the range over seeds.
+      padding makes them a constant "sink" key. Lesson 09 asks learners to explore the range
+      over seeds.
     * coords="corrected": a key position then maps 1:1 to image coordinates, so the distance to
       the object (dat_edu.data.shapes) is measured exactly; no drop path (every step counts).
     * zero_init_offsets=True zeroes the last 1x1 conv of each offset network, so before training
@@ -450,33 +427,45 @@ def dat_shapes(num_classes: int = 4, in_chans: int = 3, img_size: int = 32, zero
     return model
 
 
-def train_throughput(model: nn.Module, batch_size: int = 128, steps: int = 5, warmup: int = 2) -> float:
-    """Training images per second of ``model`` on random data (forward, backward, AdamW step).
+# ------------------------------------------------------------------------------------------------
+# Looking inside a trained model
 
-    Uses the model's ``img_size``/``in_chans``/``num_classes``; the first ``warmup`` steps are not
-    timed (they allocate memory and pick kernels).
+
+@torch.no_grad()
+def collect_positions(model: nn.Module, images: torch.Tensor) -> tuple[list[int], list[torch.Tensor], list[torch.Tensor]]:
+    """Run ``model(images, return_positions=True)`` in eval mode; keep the deformable blocks.
+
+    model: returns ``(logits, positions, references)`` for ``return_positions=True`` (a :class:`DAT`);
+    its training mode is restored afterwards. Returns ``(blocks, positions, references)``: block
+    indices (into the model's per-block lists; empty if no block is deformable) and, for each,
+    float tensors (B, g, Hk, Wk, 2), normalized, (y, x), on the CPU.
     """
-    import time
-
-    h, w = model.img_size
-    x = torch.randn(batch_size, model.in_chans, h, w)
-    y = torch.randint(0, model.num_classes, (batch_size,))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model.train()
-    for i in range(warmup + steps):
-        if i == warmup:
-            start = time.perf_counter()
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return batch_size * steps / (time.perf_counter() - start)
+    was = model.training
+    model.eval()
+    try:
+        out = model(images, return_positions=True)
+    finally:
+        model.train(was)
+    if not (isinstance(out, tuple) and len(out) == 3):
+        raise ValueError("model(x, return_positions=True) must return (logits, positions, references)")
+    _, positions, references = out
+    blocks = [i for i, p in enumerate(positions) if p is not None]
+    return blocks, [positions[i].float().cpu() for i in blocks], [references[i].float().cpu() for i in blocks]
 
 
-if __name__ == "__main__":  # python -m dat_edu.model: size and CPU training speed of dat_cifar
+def pick_deformable(blocks: list[int], block: int | None = None) -> int:
+    """Which entry of ``blocks`` (from :func:`collect_positions`) is block ``block``; None: the last."""
+    if not blocks:
+        raise ValueError("the model has no deformable blocks (all positions are None): nothing to show")
+    if block is None:
+        return len(blocks) - 1
+    if block not in blocks:
+        raise ValueError(f"block {block} is not deformable; deformable blocks: {blocks}")
+    return blocks.index(block)
+
+
+if __name__ == "__main__":  # python -m dat_edu.model: size and layout of dat_cifar
     torch.manual_seed(0)
     m = dat_cifar()
     n = sum(p.numel() for p in m.parameters())
     print(f"dat_cifar: {n / 1e6:.2f}M parameters, blocks {m.block_letters}, maps {m.feature_sizes}")
-    print(f"train throughput: {train_throughput(m):.0f} img/s (batch 128, fp32, "
-          f"{torch.get_num_threads()} threads)")

@@ -1,7 +1,7 @@
 """An independent, literal re-statement of the official DAT v1 deformable attention forward.
 
-This file deliberately imports nothing from dat_edu: it restates steps 1-10 of
-/work/shared/dat_v1_spec.md ("Deformable attention block") with plain torch calls on a dict of
+This file deliberately imports nothing from dat_edu: it restates the forward pass of the official
+``DAttentionBaseline`` (LeapLabTHU/DAT, ``models/dat_blocks.py``) with plain torch calls on a dict of
 *official-named* tensors (``proj_q.weight``, ``conv_offset.0.weight``, ``rpe_table``, ...), in the
 same order and with the same reshapes as the released code. Tests compare dat_edu against it.
 """
