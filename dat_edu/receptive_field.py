@@ -32,7 +32,11 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from dat_edu.attention import MultiHeadSelfAttention
+from dat_edu.deformable import DeformableAttention
 from dat_edu.sampling import pixel_to_normalized, sample_features
+from dat_edu.validate import check_nchw
+from dat_edu.windows import WindowAttention
 
 __all__ = [
     "gradient_receptive_field",
@@ -62,9 +66,7 @@ def gradient_receptive_field(
     Returns:
         (H, W) tensor: |d out[:, :, i, j].sum() / d x| summed over batch and channels.
     """
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be an NCHW feature map (B, C, H, W), got {shape}")
+    check_nchw(x, "gradient_receptive_field (x)")
     if len(query) != 2:
         raise ValueError(f"query must be a pair (row, column), got {query!r}")
     i, j = (int(v) for v in query)
@@ -73,8 +75,7 @@ def gradient_receptive_field(
         out = fn(x)
         if isinstance(out, (tuple, list)):
             out = out[0]
-        if out.dim() != 4:
-            raise ValueError(f"fn must return an NCHW map (B, C, H, W), got shape {tuple(out.shape)}")
+        check_nchw(out, "gradient_receptive_field (the output of fn)")
         h_out, w_out = out.shape[-2:]
         if not (0 <= i < h_out and 0 <= j < w_out):
             raise ValueError(
@@ -118,8 +119,10 @@ class DeformableConv2d(nn.Module):
     stops gradients through the offsets (the result is unchanged): a gradient receptive field then
     shows only where the values are read, not the neighbourhood the offset conv looks at.
 
-    forward(x (B, C_in, H, W), return_positions=False) -> (B, C_out, H, W), or also the sampling
-    positions (B, k*k, H, W, 2) in pixels, last dim (y, x).
+    forward(x (B, C_in, H, W), return_positions=False) -> (B, C_out, H, W), or ``(out, pos, ref)``
+    as for :class:`dat_edu.deformable.DeformableAttention`: the sampling positions p + t + Δp_t and
+    the fixed taps p + t, (B, k*k, H, W, 2) (one set per tap, as the D block has one per group),
+    normalized under ``align_corners=True`` (the convention it samples with), last dim (y, x).
     """
 
     def __init__(
@@ -149,13 +152,9 @@ class DeformableConv2d(nn.Module):
         # fixed tap displacements (k*k, 2), (y, x), row-major like the conv weight's (kh, kw)
         self.register_buffer("taps", torch.stack([dy, dx], -1).reshape(taps, 2).float(), persistent=False)
 
-    def sampling_positions(self, x: torch.Tensor) -> torch.Tensor:
-        """p + t + Δp_t in pixels: (B, k*k, H, W, 2), last dim (y, x)."""
+    def sampling_positions(self, x: torch.Tensor, with_offsets: bool = True) -> torch.Tensor:
+        """p + t + Δp_t in pixels: (B, k*k, H, W, 2), last dim (y, x); the fixed taps p + t without offsets."""
         B, _, H, W = x.shape
-        offsets = self.offset_conv(x) * self.offset_scale  # (B, 2*k*k, H, W)
-        if self.detach_offsets:
-            offsets = offsets.detach()
-        offsets = rearrange(offsets, "b (t p) h w -> b t h w p", p=2)  # (B, T, H, W, 2), (Δy, Δx)
         ys, xs = torch.meshgrid(
             torch.arange(H, dtype=x.dtype, device=x.device),
             torch.arange(W, dtype=x.dtype, device=x.device),
@@ -163,31 +162,35 @@ class DeformableConv2d(nn.Module):
         )
         base = torch.stack([ys, xs], -1)  # (H, W, 2), pixel p, (y, x)
         taps = self.taps.to(x.dtype)[:, None, None, :]  # (T, 1, 1, 2)
+        if not with_offsets:
+            return (base + taps).expand(B, -1, -1, -1, -1)  # (B, T, H, W, 2)
+        offsets = self.offset_conv(x) * self.offset_scale  # (B, 2*k*k, H, W)
+        if self.detach_offsets:
+            offsets = offsets.detach()
+        offsets = rearrange(offsets, "b (t p) h w -> b t h w p", p=2)  # (B, T, H, W, 2), (Δy, Δx)
         return base + taps + offsets  # (B, T, H, W, 2)
 
     def forward(
         self, x: torch.Tensor, return_positions: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        if x.dim() != 4 or x.shape[1] != self.in_ch:
-            raise ValueError(
-                f"DeformableConv2d expects (B, {self.in_ch}, H, W), got shape {tuple(x.shape)}"
-            )
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        check_nchw(x, "DeformableConv2d", self.in_ch)
         B, C, H, W = x.shape
         if H < 2 or W < 2:
             raise ValueError(f"the map must be at least 2x2 to sample between pixels, got {H}x{W}")
         T = self.kernel_size**2
         pix = self.sampling_positions(x)  # (B, T, H, W, 2) pixels, (y, x)
-        pos = torch.stack(
-            [pixel_to_normalized(pix[..., 0], H, True), pixel_to_normalized(pix[..., 1], W, True)], -1
-        )  # normalized with align_corners=True: pixel centres at -1 .. 1
-        pos = rearrange(pos, "b t h w p -> b (t h) w p")  # one tall grid: (B, T*H, W, 2)
-        samples = sample_features(x, pos, align_corners=True)  # (B, C, T*H, W)
+        pos = pixel_to_normalized(pix, (H, W), True)  # align_corners=True: pixel centres at -1 .. 1
+        tall = rearrange(pos, "b t h w p -> b (t h) w p")  # one tall grid: (B, T*H, W, 2)
+        samples = sample_features(x, tall, align_corners=True)  # (B, C, T*H, W)
         samples = rearrange(samples, "b c (t h) w -> b c t h w", t=T)  # (B, C, T, H, W)
         weight = rearrange(self.weight, "o c kh kw -> o c (kh kw)")  # (C_out, C_in, T)
         out = torch.einsum("bcthw,oct->bohw", samples, weight)  # sum over channels and taps
         if self.bias is not None:
             out = out + self.bias[:, None, None]
-        return (out, pix) if return_positions else out
+        if not return_positions:
+            return out
+        ref = pixel_to_normalized(self.sampling_positions(x, with_offsets=False), (H, W), True)
+        return out, pos, ref
 
     def extra_repr(self) -> str:
         return (
@@ -196,32 +199,20 @@ class DeformableConv2d(nn.Module):
         )
 
 
-class DetachedPositions(nn.Module):
-    """Run a :class:`dat_edu.deformable.DeformableAttention` with its sampling positions detached.
+class DetachedPositions(DeformableAttention):
+    """A :class:`dat_edu.deformable.DeformableAttention` whose sampling positions are detached.
 
-    The output is exactly ``attn(x)``; only the gradient changes: nothing flows back through the
-    offset network or through the position bias's dependence on the positions, so a gradient
-    receptive field shows where keys and values are read (plus the query pixel itself), as in the
-    paper's Figure 1. It wraps the module's own ``sampling_positions`` for the duration of one call
-    (an instance attribute shadows the method), so the real forward pass is used unchanged.
+    Same arguments, parameters and outputs as the block; only the gradient changes: nothing flows
+    back through the offset network or through the position bias's dependence on the positions,
+    so a gradient receptive field shows where keys and values are read (plus the query pixel
+    itself), as in the paper's Figure 1. It overrides the one step that computes the positions.
+    To detach a block you already have: ``DetachedPositions(...same args...).load_state_dict(
+    block.state_dict())``.
     """
 
-    def __init__(self, attn: nn.Module) -> None:
-        super().__init__()
-        self.attn = attn
-
-    def forward(self, x: torch.Tensor, return_positions: bool = False):
-        original = self.attn.sampling_positions
-
-        def detached(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            pos, ref = original(q)
-            return pos.detach(), ref.detach()
-
-        self.attn.sampling_positions = detached
-        try:
-            return self.attn(x, return_positions=return_positions)
-        finally:
-            del self.attn.sampling_positions  # the class method is visible again
+    def sampling_positions(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pos, ref = super().sampling_positions(q)
+        return pos.detach(), ref.detach()
 
 
 def reference_operators(
@@ -245,22 +236,18 @@ def reference_operators(
     ``detach_offsets=True`` stops the gradient through DCN's and DAT's offsets
     (:class:`DetachedPositions`): the fields then show only where values are read.
     """
-    from dat_edu.attention import MultiHeadSelfAttention
-    from dat_edu.deformable import DeformableAttention
-    from dat_edu.windows import WindowAttention
-
     torch.manual_seed(seed)
     dcn = DeformableConv2d(dim, dim, 3, detach_offsets=detach_offsets)
     nn.init.normal_(dcn.offset_conv.weight, std=dcn_offset_std)
     offset_kernel = dat_stride if dat_stride % 2 else dat_stride + 1  # odd, about one key cell wide
-    dat = DeformableAttention(
+    dat = (DetachedPositions if detach_offsets else DeformableAttention)(
         dim, num_heads, dat_groups, (size, size), stride=dat_stride, kernel_size=offset_kernel
     )
     ops: dict[str, nn.Module] = {
         "ViT (dense)": MultiHeadSelfAttention(dim, num_heads),
         "Swin (window)": WindowAttention(dim, num_heads, window),
         "DCN (deformable conv)": dcn,
-        "DAT (deformable)": DetachedPositions(dat) if detach_offsets else dat,
+        "DAT (deformable)": dat,
     }
     for op in ops.values():
         op.eval()

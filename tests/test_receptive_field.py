@@ -107,10 +107,12 @@ def test_detached_positions_keep_the_output_and_shrink_the_field_to_the_sampled_
 
     torch.manual_seed(0)
     dat = DeformableAttention(8, 2, 1, (8, 8), stride=4, kernel_size=3).eval()
-    wrapped = DetachedPositions(dat)
+    wrapped = DetachedPositions(8, 2, 1, (8, 8), stride=4, kernel_size=3).eval()
+    wrapped.load_state_dict(dat.state_dict())
     x = torch.randn(1, 8, 8, 8)
     torch.testing.assert_close(wrapped(x), dat(x))
-    assert "sampling_positions" not in vars(dat)  # the method is restored after the call
+    for a, b in zip(wrapped(x, return_positions=True), dat(x, return_positions=True)):
+        torch.testing.assert_close(a, b)
     full = gradient_receptive_field(dat, x, query=(1, 1))
     keys_only = gradient_receptive_field(wrapped, x, query=(1, 1))
     # 2x2 keys, each read from at most 4 pixels, plus the query pixel itself (q = W_q x)
@@ -130,3 +132,24 @@ def test_reference_operators_fields():
     assert sizes["ViT (dense)"] == 64
     assert sizes["Swin (window)"] == 16
     assert sizes["DAT (deformable)"] <= 17
+
+
+def test_deformable_conv_returns_positions_like_the_deformable_block():
+    """return_positions means (out, pos, ref), normalized (y, x), in every class that samples."""
+    from dat_edu.sampling import normalized_to_pixel
+
+    torch.manual_seed(0)
+    dcn = DeformableConv2d(3, 4, 3)
+    x = torch.randn(2, 3, 5, 6)
+    out, pos, ref = dcn(x, return_positions=True)
+    assert pos.shape == ref.shape == (2, 9, 5, 6, 2)
+    torch.testing.assert_close(out, dcn(x))
+    torch.testing.assert_close(pos, ref)  # zero offsets at initialisation: every tap at p + t
+    pix = normalized_to_pixel(ref, (5, 6), True)  # the align_corners=True convention it samples with
+    torch.testing.assert_close(pix[0, 0, 2, 3], torch.tensor([1.0, 2.0]))  # tap (-1, -1) of pixel (2, 3)
+    torch.testing.assert_close(pix[1, 4], torch.stack(torch.meshgrid(torch.arange(5.0), torch.arange(6.0), indexing="ij"), -1))
+    with torch.no_grad():
+        dcn.offset_conv.bias.view(9, 2)[:, 1] = 2.0  # every tap 2 px to the right
+    _, moved, ref2 = dcn(x, return_positions=True)
+    torch.testing.assert_close(ref2, ref)
+    torch.testing.assert_close(normalized_to_pixel(moved, (5, 6), True) - pix, torch.tensor([0.0, 2.0]).expand_as(pix))
