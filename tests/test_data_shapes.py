@@ -12,8 +12,8 @@ from dat_edu.data.shapes import (
     fraction_in_box,
     make_shapes,
     offset_alignment,
-    pixel_to_norm,
 )
+from dat_edu.sampling import normalized_to_pixel
 
 
 def test_shapes_are_deterministic_and_typed():
@@ -31,7 +31,10 @@ def test_box_and_centre_are_inside_and_consistent():
     assert (y0 >= 0).all() and (x0 >= 0).all() and (y1 <= 32).all() and (x1 <= 32).all()
     assert ((y1 - y0) >= 5).all() and ((x1 - x0) >= 5).all()
     assert torch.allclose(d.centres[:, 0], (y0 + y1 - 1) / 2)
-    assert torch.allclose(d.centres_norm, pixel_to_norm(d.centres, 32))
+    # centres: align_corners=False over the image (pixel p -> (2p + 1) / 32 - 1); box edges e -> 2e / 32 - 1
+    assert torch.allclose(d.centres_norm, (2 * d.centres + 1) / 32 - 1)
+    assert torch.allclose(d.boxes_norm, d.boxes * 2 / 32 - 1)
+    assert torch.allclose(normalized_to_pixel(d.centres_norm, (32, 32), False), d.centres, atol=1e-5)
     assert (d.centres_norm.abs() < 1).all()
     # normalized box encloses the normalized centre
     b = d.boxes_norm

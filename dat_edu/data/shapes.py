@@ -12,8 +12,9 @@ Everything is vectorized over the batch (no per-image Python loop) and seeded: t
 Coordinates: ``boxes`` are pixel rows/columns ``(y0, x0, y1, x1)`` with ``y1``/``x1``
 exclusive; ``centres`` are pixel ``(y, x)`` (continuous, pixel centres at integers);
 ``centres_norm``/``boxes_norm`` are the same in the normalized [-1, 1] convention of DAT's
-reference points (``align_corners=False`` over the image: pixel ``p`` -> ``(2p + 1)/size - 1``),
-stored ``(y, x)`` like the sampling positions.
+reference points (``align_corners=False`` over the image, :func:`dat_edu.sampling.pixel_to_normalized`;
+box edges are the outer pixel edges, ``y1 - 0.5`` for the last row), stored ``(y, x)`` like the
+sampling positions.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from dat_edu.model import collect_positions, pick_deformable
+from dat_edu.sampling import pixel_to_normalized
+
 __all__ = [
     "SHAPE_CLASSES",
     "ShapesData",
     "make_shapes",
-    "pixel_to_norm",
     "distance_to_centre",
     "fraction_in_box",
     "offset_alignment",
@@ -51,11 +54,6 @@ class ShapesData:
 
     def __len__(self) -> int:
         return self.images.shape[0]
-
-
-def pixel_to_norm(p: torch.Tensor, size: int) -> torch.Tensor:
-    """Pixel coordinate (centres at 0..size-1) -> [-1, 1] with ``align_corners=False``."""
-    return (2 * p + 1) / size - 1
 
 
 def _masks(kind: torch.Tensor, cy, cx, r, size: int) -> torch.Tensor:
@@ -141,15 +139,13 @@ def make_shapes(
     x1 = torch.where(cols, idx, -1).amax(1) + 1
     boxes = torch.stack([y0, x0, y1, x1], 1).float()
     centres = torch.stack([(y0 + y1 - 1) / 2, (x0 + x1 - 1) / 2], 1).float()
-    # normalized box uses the outer pixel edges: edge e -> 2e/size - 1
-    boxes_norm = boxes * 2 / size - 1
     return ShapesData(
         images=images,
         labels=labels,
         boxes=boxes,
         centres=centres,
-        centres_norm=pixel_to_norm(centres, size),
-        boxes_norm=boxes_norm,
+        centres_norm=pixel_to_normalized(centres, size, align_corners=False),
+        boxes_norm=pixel_to_normalized(boxes - 0.5, size, align_corners=False),  # outer pixel edges
         classes=SHAPE_CLASSES[:num_classes],
     )
 
@@ -232,20 +228,9 @@ def offset_movement(model, split, n: int = 1000, block: int | None = None) -> di
     device = next(model.parameters()).device
     x = normalize(split.images[:n].to(device), split.mean, split.std)
     c, b = split.extra["centres_norm"][:n].cpu(), split.extra["boxes_norm"][:n].cpu()
-    was = model.training
-    model.eval()
-    try:
-        _, positions, references = model(x, return_positions=True)
-    finally:
-        model.train(was)
-    blocks = [i for i, p in enumerate(positions) if p is not None]
-    if not blocks:
-        raise ValueError("the model has no deformable blocks (all positions are None)")
-    if block is None:
-        block = blocks[-1]
-    elif block not in blocks:
-        raise ValueError(f"block {block} is not deformable; deformable blocks: {blocks}")
-    p, r = positions[block].float().cpu(), references[block].float().cpu()
+    blocks, positions, references = collect_positions(model, x)
+    i = pick_deformable(blocks, block)
+    p, r = positions[i], references[i]
     dp, dr = distance_to_centre(p, c).mean().item(), distance_to_centre(r, c).mean().item()
     return {
         "dist_pos": dp,
