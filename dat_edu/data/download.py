@@ -95,9 +95,12 @@ def download_url(
                 total = int(header.get("Content-Length"))
             bar = None
             if progress:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False)
+                try:
+                    from tqdm.auto import tqdm
+                except ImportError:  # core install without the course extra: no bar
+                    tqdm = None
+                if tqdm is not None:
+                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False)
             h = hashlib.md5()
             got = 0
             try:
