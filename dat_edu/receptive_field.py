@@ -18,7 +18,8 @@ counts indirect paths, e.g. through the offset network of DCN and DAT.
 
 Besides :func:`gradient_receptive_field` the module holds tiny reference operators (built with
 :func:`reference_operators`), including :class:`DeformableConv2d`, a deformable convolution written
-with :func:`dat_edu.sampling.sample_features` (no torchvision), and a drawing helper.
+with :func:`dat_edu.sampling.sample_features` (no torchvision). The figure is
+:func:`dat_edu.plots.draw_receptive_fields`.
 
 Coordinates: queries are given as (row, column) = (i, j) pixel indices of the output map.
 """
@@ -44,7 +45,6 @@ __all__ = [
     "DeformableConv2d",
     "DetachedPositions",
     "reference_operators",
-    "draw_receptive_fields",
 ]
 
 
@@ -254,50 +254,13 @@ def reference_operators(
     return ops
 
 
-def draw_receptive_fields(
-    fields: dict[str, torch.Tensor],
-    queries: Sequence[tuple[int, int]],
-    points: dict[str, torch.Tensor] | None = None,
-    gamma: float = 0.5,
-    colors: Sequence[str] = ("red", "deepskyblue", "lime", "orange"),
-):
-    """Draw receptive fields: one row per query, one column per operator, one shared colour bar.
+def __getattr__(name: str):
+    if name == "draw_receptive_fields":  # moved to dat_edu.plots; this path keeps working for one release
+        import warnings
 
-    fields: name -> (Q, H, W) from :func:`receptive_fields`. points: optional name -> pixel
-    positions (y, x) to mark with crosses, (P, 2) shared by all queries (DAT's sampled keys) or
-    (Q, P, 2) one set per query (DCN's taps). ``gamma`` < 1
-    brightens small values (the colour bar shows RF**gamma). Returns the figure (call plt.show()).
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
+        from dat_edu.plots import draw_receptive_fields
 
-    names = list(fields)
-    nq = len(queries)
-    fig, axes = plt.subplots(nq, len(names), figsize=(3.1 * len(names), 3.0 * nq + 0.6), squeeze=False)
-    im = None
-    for col, name in enumerate(names):
-        for row, (qi, qj) in enumerate(queries):
-            ax = axes[row][col]
-            im = ax.imshow(fields[name][row].clamp(min=0) ** gamma, cmap="magma", vmin=0, vmax=1)
-            ax.plot(qj, qi, marker="*", markersize=16, color=colors[row % len(colors)],
-                    markeredgecolor="white", linestyle="none")
-            if points is not None and points.get(name) is not None:
-                p = points[name]
-                p = p[row] if p.dim() == 3 else p  # per-query points (Q, P, 2) or shared (P, 2)
-                ax.plot(p[:, 1], p[:, 0], "x", color="cyan", markersize=6, linestyle="none")
-            ax.set_title(f"{name}\nquery {row + 1} at ({qi}, {qj})", fontsize=9)
-            if row == nq - 1:
-                ax.set_xlabel("x (column)")
-            if col == 0:
-                ax.set_ylabel("y (row)")
-    handles = [
-        Line2D([], [], marker="*", color=colors[r % len(colors)], markeredgecolor="black",
-               linestyle="none", markersize=12, label=f"query {r + 1}")
-        for r in range(nq)
-    ]
-    if points:
-        handles.append(Line2D([], [], marker="x", color="darkcyan", linestyle="none",
-                              markersize=8, label="sampling points"))
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
-    fig.colorbar(im, ax=axes, shrink=0.8, label=f"normalized |gradient| ** {gamma}")
-    return fig
+        warnings.warn("dat_edu.receptive_field.draw_receptive_fields moved to dat_edu.plots.draw_receptive_fields",
+                      DeprecationWarning, stacklevel=2)
+        return draw_receptive_fields
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

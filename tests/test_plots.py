@@ -13,9 +13,9 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
 from dat_edu.data import load_dataset  # noqa: E402
+from dat_edu.sampling import normalized_to_pixel  # noqa: E402
 from dat_edu.plots import (  # noqa: E402
     confusion_matrix,
-    normalized_to_image,
     plot_confusion_matrix,
     plot_sampling_points,
     plot_training_curves,
@@ -85,13 +85,13 @@ def test_confusion_matrix_from_model():
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(data.test.classes)
 
 
-def test_normalized_to_image_conventions():
+def test_feature_map_positions_in_image_pixels():
     # align_corners=False over the image: -1 and +1 are the outer pixel edges
-    assert normalized_to_image(torch.tensor(-1.0), 32).item() == pytest.approx(-0.5)
-    assert normalized_to_image(torch.tensor(1.0), 32).item() == pytest.approx(31.5)
-    # align_corners=True on an 8x8 map of a 32x32 image: -1/+1 are the centres of its end cells
-    assert normalized_to_image(torch.tensor(-1.0), 32, 8, True).item() == pytest.approx(1.5)
-    assert normalized_to_image(torch.tensor(1.0), 32, 8, True).item() == pytest.approx(29.5)
+    assert normalized_to_pixel(torch.tensor(-1.0), 32, False).item() == pytest.approx(-0.5)
+    assert normalized_to_pixel(torch.tensor(1.0), 32, False).item() == pytest.approx(31.5)
+    # align_corners=True on an 8x8 map of a 32x32 image (stride 4): -1/+1 are the centres of its end cells
+    assert normalized_to_pixel(torch.tensor(-1.0), 8, True, stride=4).item() == pytest.approx(1.5)
+    assert normalized_to_pixel(torch.tensor(1.0), 8, True, stride=4).item() == pytest.approx(29.5)
 
 
 def test_sampling_points_figure():
@@ -138,7 +138,21 @@ def test_sampling_points_on_dat_cifar_use_the_feature_map():
     # official coords: the 4x4 map is read with align_corners=True; its reference grid
     # u = ((i + 0.5) / 4) * 2 - 1 lands at pixel 1/2 * (u + 1) * 3 * 8 + 3.5
     u = (torch.arange(4) + 0.5) / 4 * 2 - 1
-    expect = sorted(set(np.round(normalized_to_image(u, 32, 4, True).numpy(), 4)))
+    expect = sorted(set(np.round(normalized_to_pixel(u, 4, True, stride=8).numpy(), 4)))
     assert sorted(set(np.round(refs[:, 0], 4))) == expect == [6.5, 12.5, 18.5, 24.5]
     fig2 = plot_sampling_points(model, data.test, max_images=1, block=3)
     assert len(fig2.axes[0].collections[0].get_offsets()) == 64  # 8x8 keys of block 3, group 0
+    assert not any(m._forward_pre_hooks for m in model.modules())  # the recording hooks are gone
+
+
+def test_deformable_inputs_records_each_block_call_and_always_removes_its_hooks():
+    from dat_edu.model import dat_cifar
+    from dat_edu.plots import deformable_inputs
+
+    model = dat_cifar(num_classes=4, dims=(16, 32, 64), heads=(1, 2, 4), groups=(None, 1, 2)).eval()
+    with deformable_inputs(model) as maps:
+        model(torch.randn(1, 3, 32, 32))
+    assert maps == [(8, 8, True), (4, 4, True)]  # the two D blocks: map sizes and official coords
+    with pytest.raises(ValueError), deformable_inputs(model):
+        model(torch.randn(1, 3, 28, 28))
+    assert not any(m._forward_pre_hooks for m in model.modules())

@@ -10,9 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dat_edu import plots
 from dat_edu import widgets as W
 from dat_edu.attention import scaled_dot_product_attention
-from dat_edu.sampling import aligned_grid, reference_grid
+from dat_edu.sampling import aligned_grid, normalized_to_pixel, reference_grid
 from dat_edu.windows import shifted_window_mask, window_partition
 
 
@@ -64,16 +65,16 @@ def test_rotation_is_rigid_in_pixels_on_non_square_image():
     g1 = W.transform_grid(6, 5, angle_deg=30, image_size=(H, W_))
 
     def pixel_dists(g):
-        px = W.grid_to_pixels(g, (H, W_), align_corners=False).reshape(-1, 2).double()
+        px = normalized_to_pixel(g, (H, W_), align_corners=False).reshape(-1, 2).double()
         return (px[:, None] - px[None]).norm(dim=-1)
 
     assert torch.allclose(pixel_dists(g0), pixel_dists(g1), atol=1e-2)
 
 
-def test_grid_to_pixels_both_conventions():
+def test_pixels_of_yx_positions_both_conventions():
     u = torch.tensor([[-1.0, -1.0], [1.0, 1.0]])
-    assert torch.allclose(W.grid_to_pixels(u, (4, 6), True), torch.tensor([[0.0, 0.0], [3.0, 5.0]]))
-    assert torch.allclose(W.grid_to_pixels(u, (4, 6), False), torch.tensor([[-0.5, -0.5], [3.5, 5.5]]))
+    assert torch.allclose(normalized_to_pixel(u, (4, 6), True), torch.tensor([[0.0, 0.0], [3.0, 5.0]]))
+    assert torch.allclose(normalized_to_pixel(u, (4, 6), False), torch.tensor([[-0.5, -0.5], [3.5, 5.5]]))
 
 
 def test_sampling_errors():
@@ -132,8 +133,10 @@ def test_groups_have_their_own_fields_and_do_not_depend_on_n_groups():
 def test_offset_errors():
     with pytest.raises(ValueError, match="group must be in"):
         W.offset_key_grid(3, 3, group=2, n_groups=2)
-    with pytest.raises(ValueError, match="range_factor must be >= 0"):
-        W.offset_key_grid(3, 3, range_factor=-1.0)
+    # the block's rule (dat_edu.offsets.bound_offsets): a bounded offset needs a factor > 0
+    for factor in (0.0, -1.0):
+        with pytest.raises(ValueError, match="factor must be > 0"):
+            W.offset_key_grid(3, 3, range_factor=factor)
     with pytest.raises(ValueError, match="at least 1x1"):
         W.offset_key_grid(0, 3)
 
@@ -218,7 +221,7 @@ def test_deformable_attention_spreads_weights_bilinearly():
     # one key only: its weight 1 is spread over its 4 neighbours with the bilinear weights
     one = torch.tensor([[[0.1, -0.3]]])  # (1, 1, 2) (y, x)
     m = W.attention_map(x, (0, 0), "deformable", positions=one)
-    py, px = W.grid_to_pixels(one, (6, 6), align_corners=True)[0, 0]
+    py, px = normalized_to_pixel(one, (6, 6), align_corners=True)[0, 0]
     y0, x0 = int(py), int(px)
     ty, tx = float(py) - y0, float(px) - x0
     assert math.isclose(float(m[y0, x0]), (1 - ty) * (1 - tx), abs_tol=1e-5)
@@ -309,9 +312,9 @@ def test_static_plots_have_titles_labels_and_legends():
     from matplotlib.figure import Figure
 
     figs = [
-        W.plot_sampling_grid(W.load_photo((30, 26)), scale=0.5, angle_deg=20.0, out_size=(12, 10), fig=Figure()),
-        W.plot_key_grid(W.photo_features((14, 14)), W.offset_key_grid(4, 4, jitter=1.0), group=2, n_groups=3, fig=Figure()),
-        W.plot_attention(W.load_photo((8, 8)), W.attention_details(_feats(c=3), (1, 2), "shifted"), fig=Figure()),
+        plots.plot_sampling_grid(W.load_photo((30, 26)), scale=0.5, angle_deg=20.0, out_size=(12, 10), fig=Figure()),
+        plots.plot_key_grid(W.photo_features((14, 14)), W.offset_key_grid(4, 4, jitter=1.0), group=2, n_groups=3, fig=Figure()),
+        plots.plot_attention(W.load_photo((8, 8)), W.attention_details(_feats(c=3), (1, 2), "shifted"), fig=Figure()),
     ]
     for fig in figs:
         image_axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
@@ -322,4 +325,37 @@ def test_static_plots_have_titles_labels_and_legends():
     markers = {type(c).__name__ for c in key_fig.axes[0].collections}
     assert "PathCollection" in markers and len(key_fig.axes[0].collections) >= 3  # arrows + 2 marker sets
     with pytest.raises(ValueError, match="cannot be split into 2 groups"):
-        W.plot_key_grid(W.photo_features((8, 8)), W.offset_key_grid(2, 2), n_groups=2, fig=Figure())
+        plots.plot_key_grid(W.photo_features((8, 8)), W.offset_key_grid(2, 2), n_groups=2, fig=Figure())
+
+
+def test_widget_limits_and_defaults_come_from_the_blocks():
+    from dat_edu.windows import dat_shift
+
+    box = W.offsets_widget(feature_map=W.photo_features((14, 14)), key_grid=(4, 4))
+    factor = box.controls["range_factor"]
+    assert factor.min > 0  # factor 0 is rejected by the block (and by bound_offsets), so not offered
+    box.controls["range_factor"].value = factor.min  # the smallest factor the slider offers works
+    assert torch.allclose(box.results["key_grid"].bound, torch.tensor([factor.min / 4] * 2))
+    x = _feats(c=4, h=14, w=14, seed=1)  # window 7: DAT shifts by ceil(7 / 2) = 4, Swin's 7 // 2 would be 3
+    default = W.attention_map(x, (13, 13), "shifted", window=7)
+    assert torch.allclose(default, W.attention_map(x, (13, 13), "shifted", window=7, shift=dat_shift(7)))
+    assert not torch.allclose(default, W.attention_map(x, (13, 13), "shifted", window=7, shift=3))
+
+
+def test_old_figure_paths_keep_working_for_one_release():
+    with pytest.warns(DeprecationWarning, match="moved to dat_edu.plots"):
+        from dat_edu.widgets import plot_key_grid
+    assert plot_key_grid is plots.plot_key_grid
+    with pytest.warns(DeprecationWarning, match="moved to dat_edu.plots"):
+        from dat_edu.receptive_field import draw_receptive_fields
+    assert draw_receptive_fields is plots.draw_receptive_fields
+
+
+def test_pure_widget_functions_need_no_jupyter():
+    import subprocess
+    import sys
+
+    code = ("import sys; from dat_edu.widgets import transform_grid, offset_key_grid, attention_map;"
+            "import torch; attention_map(torch.rand(2, 4, 4), (1, 1), 'shifted', window=2);"
+            "assert not {'ipywidgets', 'matplotlib'} & set(sys.modules), sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)

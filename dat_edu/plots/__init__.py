@@ -1,0 +1,29 @@
+"""Every figure of dat_edu, one call each: a matplotlib ``Figure`` back, with titles, axis labels and legends.
+
+* :mod:`~dat_edu.plots.training`: training curves, confusion matrix.
+* :mod:`~dat_edu.plots.positions`: where a trained model's deformable blocks sample, on the images.
+* :mod:`~dat_edu.plots.lessons`: the figures of the lesson widgets (sampling grids, key grids, one
+  query's attention) and of the receptive-field comparison.
+
+Lessons import figures from here (``from dat_edu.plots import plot_key_grid``); the computations
+they draw live in the library (:mod:`dat_edu.sampling`, :mod:`dat_edu.model`, :mod:`dat_edu.widgets`).
+"""
+
+from __future__ import annotations
+
+from .lessons import draw_receptive_fields, plot_attention, plot_key_grid, plot_sampling_grid
+from .positions import collect_positions, deformable_inputs, plot_sampling_points
+from .training import confusion_matrix, plot_confusion_matrix, plot_training_curves
+
+__all__ = [
+    "plot_training_curves",
+    "plot_confusion_matrix",
+    "confusion_matrix",
+    "plot_sampling_points",
+    "collect_positions",
+    "deformable_inputs",
+    "plot_sampling_grid",
+    "plot_key_grid",
+    "plot_attention",
+    "draw_receptive_fields",
+]
