@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from dat_edu.attention import MultiHeadSelfAttention
+from dat_edu.deformable import DeformableAttention
 from dat_edu.windows import WindowAttention
 
 __all__ = ["saved_activation_bytes", "auto_window", "run_benchmark", "format_table", "main"]
@@ -127,10 +128,6 @@ def _memory(module: nn.Module, x: torch.Tensor) -> tuple[float, float | None]:
 def _deformable_row(size: int, dim: int, heads: int, groups: int, stride: int, x: torch.Tensor) -> dict:
     """The deformable candidate for one size: a module and its key count, or a note saying why not."""
     row = {"size": size, "attention": "deformable"}
-    try:  # imported here so that this file works before (or without) dat_edu.deformable
-        from dat_edu.deformable import DeformableAttention
-    except ImportError as err:
-        return {**row, "note": f"skipped: dat_edu.deformable not importable ({err})"}
     try:
         m = DeformableAttention(dim, heads, groups, q_size=(size, size), stride=stride).to(x.device)
     except ValueError as err:
