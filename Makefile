@@ -16,7 +16,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install "$(TORCH)"
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[course,dev]"
 	touch $(STAMP)
 
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--allow-root --no-browser" in a container.

@@ -10,9 +10,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CONDA_TO_PYPI = {"pytorch": "torch"}
 
 
-def pyproject_requirements() -> dict[str, str]:
+def pyproject_requirements(*groups: str) -> dict[str, str]:
+    """Name -> version range of the core dependencies and the given extras (default: all of them)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    lines = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    lines = list(project["dependencies"])
+    for group in groups or extras:
+        lines += extras[group]
     return dict(_split(line) for line in lines)
 
 
@@ -72,3 +76,11 @@ def test_package_exports_load_lazily():
         "assert callable(dat_cifar)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_core_dependencies_are_what_the_model_needs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert {_split(r)[0] for r in project["dependencies"]} == {"torch", "einops", "numpy"}
+    course = {_split(r)[0] for r in project["optional-dependencies"]["course"]}
+    assert {"jupyterlab", "ipywidgets", "matplotlib", "tqdm", "nbformat", "nbclient", "ipykernel"} <= course
+    assert '".[course,dev]"' in (ROOT / "Makefile").read_text(), "make setup installs the course extra"

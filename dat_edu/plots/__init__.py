@@ -11,6 +11,12 @@ they draw live in the library (:mod:`dat_edu.sampling`, :mod:`dat_edu.model`, :m
 
 from __future__ import annotations
 
+try:
+    import matplotlib  # noqa: F401
+except ImportError as err:  # a core install: the figures need the course extra
+    raise ImportError("dat_edu.plots needs matplotlib, part of the course extra: "
+                      "pip install 'dat_edu[course]' (make setup installs it)") from err
+
 from .lessons import draw_receptive_fields, plot_attention, plot_key_grid, plot_sampling_grid
 from .positions import collect_positions, deformable_inputs, plot_sampling_points
 from .training import confusion_matrix, plot_confusion_matrix, plot_training_curves

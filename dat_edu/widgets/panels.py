@@ -16,7 +16,11 @@ import base64
 import io
 from typing import Any, Callable, Sequence
 
-import ipywidgets as widgets
+try:
+    import ipywidgets as widgets
+except ImportError as err:  # a core install: the widgets need the course extra
+    raise ImportError("dat_edu.widgets.panels needs ipywidgets, part of the course extra: "
+                      "pip install 'dat_edu[course]' (make setup installs it)") from err
 import torch
 
 from dat_edu.plots.lessons import plot_attention, plot_key_grid, plot_sampling_grid
