@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from dat_edu.validate import check_nchw
+from dat_edu.validate import check_divisible, check_nchw
 
 __all__ = [
     "check_heads",
@@ -36,11 +36,7 @@ def naive_softmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 def check_heads(dim: int, num_heads: int) -> None:
     """Raise a clear ValueError unless ``num_heads`` splits ``dim`` channels into equal heads."""
-    if num_heads < 1 or dim % num_heads != 0:
-        raise ValueError(
-            f"dim {dim} is not divisible by num_heads {num_heads}: every head needs the same "
-            f"number of channels; pick num_heads among the divisors of {dim}"
-        )
+    check_divisible(dim, "dim", num_heads, "num_heads", "every head needs the same number of channels")
 
 
 def stable_softmax(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:

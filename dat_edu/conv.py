@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from dat_edu.validate import check_divisible
+
 __all__ = [
     "standard_conv",
     "depthwise_conv",
@@ -49,16 +51,8 @@ def _check_positive(**values: int) -> None:
 def _check_groups(in_ch: int, out_ch: int, groups: int) -> None:
     """Both channel counts must split evenly into ``groups`` blocks (a PyTorch requirement)."""
     _check_positive(in_ch=in_ch, out_ch=out_ch, groups=groups)
-    if in_ch % groups != 0:
-        raise ValueError(
-            f"in_ch={in_ch} is not divisible by groups={groups}: each group needs the same "
-            f"number of input channels; pick groups that divides {in_ch}"
-        )
-    if out_ch % groups != 0:
-        raise ValueError(
-            f"out_ch={out_ch} is not divisible by groups={groups}: each group needs the same "
-            f"number of output channels; pick groups that divides {out_ch}"
-        )
+    check_divisible(in_ch, "in_ch", groups, "groups", "each group needs the same number of input channels")
+    check_divisible(out_ch, "out_ch", groups, "groups", "each group needs the same number of output channels")
 
 
 def group_conv(

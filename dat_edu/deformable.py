@@ -54,7 +54,7 @@ from dat_edu.attention import check_heads
 from dat_edu.offsets import OffsetNetwork, bound_offsets, key_grid_size
 from dat_edu.position_bias import ContinuousPositionBias, deformable_position_bias
 from dat_edu.sampling import reference_grid, sample_features
-from dat_edu.validate import check_nchw, pair
+from dat_edu.validate import check_divisible, check_nchw, pair
 
 __all__ = ["DeformableAttention", "OFFSET_KERNEL_SIZES"]
 
@@ -112,16 +112,8 @@ class DeformableAttention(nn.Module):
         super().__init__()
         # ---- validate the configuration before building anything -------------------------------
         check_heads(dim, num_heads)
-        if num_groups < 1 or dim % num_groups != 0:
-            raise ValueError(
-                f"dim {dim} is not divisible by num_groups {num_groups}: every offset group "
-                f"samples the same number of channels; pick a divisor of {dim}"
-            )
-        if num_heads % num_groups != 0:
-            raise ValueError(
-                f"num_heads {num_heads} is not divisible by num_groups {num_groups}: each group "
-                "must own whole heads; pick num_groups among the divisors of num_heads"
-            )
+        check_divisible(dim, "dim", num_groups, "num_groups", "every offset group samples the same number of channels")
+        check_divisible(num_heads, "num_heads", num_groups, "num_groups", "each group must own whole heads")
         H, W = (int(s) for s in pair(q_size, "q_size"))
         if H < 1 or W < 1:
             raise ValueError(f"q_size must be positive, got {(H, W)}")

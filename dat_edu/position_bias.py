@@ -36,6 +36,7 @@ from einops import rearrange
 from torch import nn
 
 from dat_edu.sampling import normalized_to_pixel, pixel_to_normalized, yx_to_xy
+from dat_edu.validate import check_divisible
 
 __all__ = [
     "relative_position_index",
@@ -68,12 +69,7 @@ def _check_bias_inputs(table: torch.Tensor | None, q_grid: torch.Tensor, pos: to
         raise ValueError(
             f"pos must be (B, groups, Hk, Wk, 2) in (y, x), got shape {tuple(pos.shape)}"
         )
-    groups = pos.shape[1]
-    if heads % groups != 0:
-        raise ValueError(
-            f"{heads} heads cannot be split over {groups} offset groups: choose groups that "
-            f"divides {heads}"
-        )
+    check_divisible(heads, "heads", pos.shape[1], "offset groups (pos.shape[1])", "each group owns whole heads")
     if table is not None:
         h, w = q_grid.shape[:2]
         if table.dim() != 3 or table.shape[1:] != (2 * h - 1, 2 * w - 1):
@@ -159,11 +155,8 @@ class ContinuousPositionBias(nn.Module):
         super().__init__()
         if heads < 1 or hidden < 1:
             raise ValueError(f"heads and hidden must be positive, got {heads} and {hidden}")
-        if groups is not None and (groups < 1 or heads % groups != 0):
-            raise ValueError(
-                f"{heads} heads cannot be split over {groups} offset groups: choose groups that "
-                f"divides {heads}"
-            )
+        if groups is not None:
+            check_divisible(heads, "heads", groups, "offset groups", "each group owns whole heads")
         self.heads = heads
         self.groups = groups
         self.hidden = hidden

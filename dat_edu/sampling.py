@@ -98,13 +98,20 @@ def aligned_grid(
     return torch.stack((grid_y, grid_x), dim=-1)  # (h, w, 2) as (y, x)
 
 
+def _check_axis(size: int, stride: float) -> None:
+    if size < 1 or stride <= 0:
+        raise ValueError(f"size must be positive and stride > 0, got size {size}, stride {stride}")
+
+
 def _per_axis(fn, values: Number, size: int | Sequence[int], stride: float | Sequence[float]) -> Number:
     """Apply a one-axis conversion to one axis (``size`` an int) or to (y, x) positions (a pair)."""
     if isinstance(size, int):
         if not isinstance(stride, (int, float)):
             raise ValueError(f"one axis (size {size}) takes one stride, got {stride!r}")
+        _check_axis(size, stride)
         return fn(values, size, stride)
     (h, w), (sy, sx) = pair(size, "size"), pair(stride, "stride")
+    _check_axis(h, sy), _check_axis(w, sx)
     if not isinstance(values, torch.Tensor) or values.shape[-1] != 2:
         raise ValueError("with size=(H, W), pass positions (..., 2) in (y, x) order as a tensor")
     return torch.stack((fn(values[..., 0], h, sy), fn(values[..., 1], w, sx)), dim=-1)
@@ -125,8 +132,6 @@ def normalized_to_pixel(
     """
 
     def axis(v: Number, n: int, s: float) -> Number:
-        if n < 1 or s <= 0:
-            raise ValueError(f"size must be positive and stride > 0, got size {n}, stride {s}")
         f = (v + 1) / 2 * (n - 1) if align_corners else ((v + 1) * n - 1) / 2
         return f if s == 1 else f * s + (s - 1) / 2
 
@@ -144,8 +149,6 @@ def pixel_to_normalized(
     """
 
     def axis(v: Number, n: int, s: float) -> Number:
-        if n < 1 or s <= 0:
-            raise ValueError(f"size must be positive and stride > 0, got size {n}, stride {s}")
         f = v if s == 1 else (v - (s - 1) / 2) / s  # image pixel -> map pixel
         if align_corners:
             if n == 1:
@@ -163,6 +166,16 @@ def yx_to_xy(pos: torch.Tensor) -> torch.Tensor:
     return pos[..., (1, 0)]
 
 
+def _check_sampling(x: torch.Tensor, points: torch.Tensor, name: str, order: str, who: str) -> None:
+    """An NCHW map and one (Ho, Wo) grid of 2-D points per image of it."""
+    check_nchw(x, who)
+    if points.dim() != 4 or points.shape[-1] != 2 or points.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{name} must be (N, Ho, Wo, 2) in {order} order with N={x.shape[0]} matching the map, "
+            f"got shape {tuple(points.shape)}"
+        )
+
+
 def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, align_corners: bool) -> torch.Tensor:
     """Bilinear sampling with zero padding, from scratch; equals ``F.grid_sample`` (bilinear, zeros).
 
@@ -176,12 +189,7 @@ def bilinear_sample(input: torch.Tensor, grid: torch.Tensor, align_corners: bool
         neighbours outside the image contribute 0. Differentiable w.r.t. ``input`` and ``grid``
         (autograd through the weights gives the same gradient as grid_sample's own backward).
     """
-    check_nchw(input, "bilinear_sample")
-    if grid.dim() != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
-        raise ValueError(
-            f"grid must be (N, Ho, Wo, 2) with N={input.shape[0]} matching the input, "
-            f"got shape {tuple(grid.shape)}"
-        )
+    _check_sampling(input, grid, "grid", "(x, y)", "bilinear_sample")
     n, c, h, w = input.shape
     ho, wo = grid.shape[1], grid.shape[2]
 
@@ -227,11 +235,6 @@ def sample_features(x: torch.Tensor, pos: torch.Tensor, align_corners: bool) -> 
     Returns:
         (N, C, Hk, Wk) sampled features.
     """
-    check_nchw(x, "sample_features")
-    if pos.dim() != 4 or pos.shape[-1] != 2 or pos.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"pos must be (N, Hk, Wk, 2) in (y, x) with N={x.shape[0]} matching x, "
-            f"got shape {tuple(pos.shape)}"
-        )
+    _check_sampling(x, pos, "pos", "(y, x)", "sample_features")
     grid = yx_to_xy(pos)  # THE swap: our (y, x) storage -> grid_sample's (x, y)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=align_corners)

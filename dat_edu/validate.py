@@ -1,6 +1,8 @@
 """Input checks shared by every module: one wording for each mistake, so every error names the fix.
 
 * :func:`pair` turns ``7`` or ``(7, 5)`` into a ``(y, x)`` / ``(H, W)`` pair (sizes, shifts, queries).
+* :func:`check_divisible`: channels split into equal heads or groups (the message says why and
+  which values would work).
 * :func:`check_nchw` rejects anything that is not an NCHW feature map (B, C, H, W), optionally with a
   given number of channels: the mistake every layer of the course can meet (a token tensor
   (B, N, C), a single image (C, H, W), the wrong ``dim``).
@@ -12,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["pair", "check_nchw"]
+__all__ = ["pair", "check_nchw", "check_divisible"]
 
 
 def pair(value: Any, name: str) -> tuple[Any, Any]:
@@ -41,3 +43,14 @@ def check_nchw(x: Any, who: str, channels: int | None = None, hint: str = "") ->
             f"{who} was built for {channels} channels (dim={channels}) but the input has {x.shape[1]} "
             f"channels (shape {tuple(x.shape)}){tail}"
         )
+
+
+def check_divisible(value: int, name: str, by: int, by_name: str, why: str) -> None:
+    """Raise a ValueError unless ``by`` >= 1 splits ``value`` evenly; ``why`` says why it must.
+
+    E.g. ``check_divisible(dim, "dim", num_heads, "num_heads", "every head needs the same number of
+    channels")``.
+    """
+    if by < 1 or value % by != 0:
+        raise ValueError(f"{name} {value} is not divisible by {by_name} {by}: {why}; "
+                         f"pick {by_name} among the divisors of {value}")

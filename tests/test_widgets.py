@@ -324,7 +324,7 @@ def test_static_plots_have_titles_labels_and_legends():
     key_fig = figs[1]
     markers = {type(c).__name__ for c in key_fig.axes[0].collections}
     assert "PathCollection" in markers and len(key_fig.axes[0].collections) >= 3  # arrows + 2 marker sets
-    with pytest.raises(ValueError, match="cannot be split into 2 groups"):
+    with pytest.raises(ValueError, match="channels 3 is not divisible by groups 2"):
         plots.plot_key_grid(W.photo_features((8, 8)), W.offset_key_grid(2, 2), n_groups=2, fig=Figure())
 
 

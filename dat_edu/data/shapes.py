@@ -150,6 +150,17 @@ def make_shapes(
     )
 
 
+def _points_per_image(positions: torch.Tensor, per_image: torch.Tensor, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, ..., 2) positions -> (B, N, 2) float, and ``per_image`` (B, k) -> (B, 1, k) beside them."""
+    if positions.shape[0] != per_image.shape[0] or positions.shape[-1] != 2:
+        raise ValueError(
+            f"positions {tuple(positions.shape)} and {what} {tuple(per_image.shape)} must share the "
+            "batch size, with (y, x) in the last dimension"
+        )
+    p = positions.reshape(positions.shape[0], -1, 2).float()
+    return p, per_image.to(p).unsqueeze(1)
+
+
 def distance_to_centre(positions: torch.Tensor, centres_norm: torch.Tensor) -> torch.Tensor:
     """Mean Euclidean distance (normalized units) of sampling points to each image's object.
 
@@ -157,25 +168,13 @@ def distance_to_centre(positions: torch.Tensor, centres_norm: torch.Tensor) -> t
     centres_norm: (B, 2) (y, x). Returns (B,). Compare it for the sampling positions and for
     the reference points: smaller for the positions means the points moved toward the object.
     """
-    if positions.shape[0] != centres_norm.shape[0] or positions.shape[-1] != 2:
-        raise ValueError(
-            f"positions {tuple(positions.shape)} and centres {tuple(centres_norm.shape)} must share "
-            "the batch size, with (y, x) in the last dimension"
-        )
-    p = positions.reshape(positions.shape[0], -1, 2).float()
-    c = centres_norm.to(p).unsqueeze(1)
+    p, c = _points_per_image(positions, centres_norm, "centres")  # (B, N, 2), (B, 1, 2)
     return (p - c).norm(dim=-1).mean(1)
 
 
 def fraction_in_box(positions: torch.Tensor, boxes_norm: torch.Tensor) -> torch.Tensor:
     """Fraction (B,) of sampling points inside each image's object box (normalized, (y0,x0,y1,x1))."""
-    if positions.shape[0] != boxes_norm.shape[0] or positions.shape[-1] != 2:
-        raise ValueError(
-            f"positions {tuple(positions.shape)} and boxes {tuple(boxes_norm.shape)} must share the "
-            "batch size, with (y, x) in the last dimension"
-        )
-    p = positions.reshape(positions.shape[0], -1, 2).float()
-    b = boxes_norm.to(p).unsqueeze(1)  # (B, 1, 4)
+    p, b = _points_per_image(positions, boxes_norm, "boxes")  # (B, N, 2), (B, 1, 4)
     inside = (p[..., 0] >= b[..., 0]) & (p[..., 0] <= b[..., 2]) & (p[..., 1] >= b[..., 1]) & (p[..., 1] <= b[..., 3])
     return inside.float().mean(1)
 

@@ -15,6 +15,7 @@ import torch
 from matplotlib.lines import Line2D
 
 from dat_edu.sampling import normalized_to_pixel
+from dat_edu.validate import check_divisible
 from dat_edu.widgets.grids import resample, transform_grid, transform_points
 from dat_edu.widgets.keys import KeyGrid, sampled_features
 from dat_edu.widgets.probes import AttentionResult
@@ -89,8 +90,7 @@ def plot_key_grid(
     """
     C, H, W = feature_map.shape
     n_groups = C if n_groups is None else n_groups
-    if C % n_groups:
-        raise ValueError(f"{C} channels cannot be split into {n_groups} groups: pick a divisor of {C}")
+    check_divisible(C, "channels", n_groups, "groups", "each offset group reads the same number of channels")
     cg = C // n_groups
     fmap = feature_map[group * cg : (group + 1) * cg]  # this group's channels
     fig = _new_figure(fig, (13, 4.2))

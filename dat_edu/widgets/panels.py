@@ -24,6 +24,7 @@ except ImportError as err:  # a core install: the widgets need the course extra
 import torch
 
 from dat_edu.plots.lessons import plot_attention, plot_key_grid, plot_sampling_grid
+from dat_edu.validate import check_divisible
 
 from .grids import resample, transform_grid
 from .keys import offset_key_grid, sampled_features
@@ -150,8 +151,7 @@ def offsets_widget(
     fmap = photo_features((28, 28)) if feature_map is None else feature_map
     C = fmap.shape[0]
     n_groups = C if n_groups is None else n_groups
-    if C % n_groups:
-        raise ValueError(f"{C} channels cannot be split into {n_groups} groups: pick a divisor of {C}")
+    check_divisible(C, "channels", n_groups, "groups", "each offset group reads the same number of channels")
     cg = C // n_groups
     hk, wk = key_grid
     controls = {
