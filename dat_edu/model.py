@@ -371,8 +371,9 @@ def dat_cifar(num_classes: int = 10, in_chans: int = 3, img_size: int = 32, **kw
     * three stages, not four: a fourth would run at 2x2.
     * window 4 divides every map (16, 8, 4); at 4x4 the L block is global attention.
     * D blocks only in the last two stages, as in DAT (stages 3-4): at stride 1 a D block
-      attends to all Hk*Wk = H*W sampled keys, which costs ~10x a window block at 16x16 on a CPU
-      but little at 8x8 and 4x4.
+      attends to all Hk*Wk = H*W sampled keys, as many as global attention: 256 per query at
+      16x16 against 16 in a 4x4 window, but only 64 and 16 at 8x8 and 4x4 (``python -m
+      dat_edu.bench`` measures the cost).
     * the offset kernels follow the official rule (bigger maps, bigger kernels: 5 at 8x8, 3 at 4x4).
     * drop_path_rate 0.1, offset_range_factor 2, position-bias tables: the official recipe, scaled.
 
