@@ -163,3 +163,25 @@ def test_bad_shapes_raise():
         sample_features(torch.randn(2, 1, 3, 3), torch.zeros(1, 2, 2, 2), True)
     with pytest.raises(ValueError):
         reference_grid(0, 3)
+
+
+def test_one_coordinate_helper_for_axes_positions_and_strides():
+    from dat_edu.sampling import normalized_to_pixel, pixel_to_normalized
+
+    pos = torch.rand(3, 4, 5, 2) * 2 - 1  # (y, x)
+    for ac in (True, False):
+        both = normalized_to_pixel(pos, (6, 10), ac)  # size=(H, W): each axis with its own size
+        assert torch.allclose(both[..., 0], normalized_to_pixel(pos[..., 0], 6, ac))
+        assert torch.allclose(both[..., 1], normalized_to_pixel(pos[..., 1], 10, ac))
+        for stride in (1, 4, (2, 8)):
+            back = pixel_to_normalized(normalized_to_pixel(pos, (6, 10), ac, stride), (6, 10), ac, stride)
+            assert torch.allclose(back, pos, atol=1e-6)
+    # stride s: a map pixel f is the centre of its s x s cell of the image, f * s + (s - 1) / 2
+    assert normalized_to_pixel(-1.0, 8, True, stride=4) == 1.5  # the first of 8 cells of a 32-pixel image
+    assert normalized_to_pixel(1.0, 8, False, stride=4) == 31.5  # align_corners=False: the image's outer edge
+    with pytest.raises(ValueError, match="one stride"):
+        normalized_to_pixel(0.0, 8, True, stride=(2, 2))
+    with pytest.raises(ValueError, match=r"\(y, x\) order"):
+        normalized_to_pixel(torch.zeros(3), (4, 4), True)
+    with pytest.raises(ValueError, match="stride > 0"):
+        pixel_to_normalized(0.0, 4, True, stride=0)
