@@ -12,7 +12,6 @@ import importlib.metadata as md
 import os
 import re
 import subprocess
-import sys
 import sysconfig
 import tomllib
 import venv

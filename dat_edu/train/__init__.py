@@ -48,4 +48,9 @@ __all__ = [
     "CheckpointError",
     "summary_line",
     "main",
+    "build_parser",
+    "param_groups",
+    "runtime_keys",
+    "CHECKPOINT_FORMAT",
+    "FAST_ENV",
 ]
