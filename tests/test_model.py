@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from dat_edu.deformable import DeformableAttention
 from dat_edu.model import DAT, dat_base, dat_cifar, dat_small, dat_tiny
@@ -202,3 +203,50 @@ def test_learns_a_small_task():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_offset_kernel_by_stage_has_one_rule_that_raises_past_stage_3():
+    """The block owns the official 9, 7, 5, 3 rule; the model used to clamp a fifth stage to 3 silently."""
+    from dat_edu.deformable import OFFSET_KERNEL_SIZES
+
+    m = DAT(img_size=64, patch_size=4, dims=(8,) * 4, stage_spec=("D",) * 4, heads=1, window_sizes=1,
+            groups=1, use_pes=False)
+    assert [b.attn.kernel_size for s in m.stages for b in s.blocks] == list(OFFSET_KERNEL_SIZES)
+    five = dict(img_size=64, patch_size=2, dims=(8,) * 5, stage_spec=("L", "L", "L", "L", "D"), heads=1,
+                window_sizes=1, groups=(None,) * 4 + (1,), use_pes=False)
+    with pytest.raises(ValueError, match=r"stage_idx must be in 0..3.*offset_kernel_sizes"):
+        DAT(**five)
+    assert DAT(**five, offset_kernel_sizes=3).stages[4].blocks[0].attn.kernel_size == 3
+
+
+def test_blocks_dispatch_on_no_class_and_mixers_share_one_interface():
+    from dat_edu.model import DATBlock
+
+    class Identity(nn.Module):  # any token mixer with the interface works in a DAT block
+        letter = "X"
+
+        def forward(self, x, return_positions=False):
+            return (x * 0, None, None) if return_positions else x * 0
+
+    x = torch.randn(2, 8, 4, 4)
+    block = DATBlock(8, Identity())
+    y, pos, ref = block(x)
+    assert block.letter == "X" and pos is None and ref is None and y.shape == x.shape
+    w = WindowAttention(8, 2, 2, shift=1).eval()
+    out, pos, ref = w(x, return_positions=True)
+    assert torch.equal(out, w(x)) and pos is None and ref is None and w.letter == "S"
+
+
+def test_attn_drop_is_a_probability_in_every_attention_class():
+    from dat_edu.attention import MultiHeadSelfAttention
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 4, 4)
+    for m in (MultiHeadSelfAttention(8, 2, attn_drop=1.0), WindowAttention(8, 2, 2, attn_drop=1.0),
+              DeformableAttention(8, 2, 1, (4, 4), attn_drop=1.0)):
+        assert isinstance(m.attn_drop, float) and m.attn_drop == 1.0
+        dropped = m.train()(x)  # every attention weight dropped: only the output projection's bias is left
+        proj = m.proj_out
+        expected = proj.bias.view(1, -1, 1, 1).expand_as(x)
+        torch.testing.assert_close(dropped, expected)
+        assert not torch.allclose(m.eval()(x), expected)
