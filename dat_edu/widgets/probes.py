@@ -124,17 +124,7 @@ def attention_details(
     return AttentionResult(weights.reshape(h, w), a, pix[keys], kind, (i, j))
 
 
-def attention_map(
-    x: torch.Tensor,
-    query: tuple[int, int],
-    kind: str = "dense",
-    *,
-    window: int = 4,
-    shift: int | None = None,
-    positions: torch.Tensor | None = None,
-    scale: float | None = None,
-) -> torch.Tensor:
-    """(H, W) attention weights of pixel ``query`` over the keys; see :func:`attention_details`."""
-    return attention_details(
-        x, query, kind, window=window, shift=shift, positions=positions, scale=scale
-    ).weights
+def attention_map(x: torch.Tensor, query: tuple[int, int], kind: str = "dense", **options) -> torch.Tensor:
+    """(H, W) attention weights of pixel ``query`` over the keys: :func:`attention_details` ``.weights``
+    (same keyword options: ``window``, ``shift``, ``positions``, ``scale``)."""
+    return attention_details(x, query, kind, **options).weights
