@@ -5,6 +5,19 @@ WRONG[part] = [(description, code), ...]; ``code`` replaces the body of that par
 must make exactly that part's check cell fail with ExerciseCheckFailed ("Part N (...): ...").
 """
 
+
+def _dense(cols="slice(i * cin_g, (i + 1) * cin_g)", rows="slice(i * cout_g, (i + 1) * cout_g)"):
+    return (
+        "c_out, cin_g, kh, kw = weight.shape\n"
+        "cout_g = c_out // groups\n"
+        "dense = weight.new_zeros(c_out, cin_g * groups, kh, kw)\n"
+        "for i in range(groups):\n"
+        f"    rows, cols = {rows}, {cols}\n"
+        "    dense[rows, cols] = weight[rows]\n"
+        "return dense"
+    )
+
+
 WRONG = {
     1: [
         ("forgets to divide the input channels by groups",
@@ -34,19 +47,33 @@ WRONG = {
          "return out_h * out_w * out_ch * in_ch * kernel_size * kernel_size"),
     ],
     4: [
-        ("calls a groups>1 convolution instead of splitting",
-         "return F.conv2d(x, weight, padding=padding, groups=groups)"),
-        ("splits the input channels strided (x[:, i::groups]) instead of in consecutive blocks",
-         "w_parts = torch.chunk(weight, groups, dim=0)\n"
-         "return torch.cat([F.conv2d(x[:, i::groups], w_parts[i], padding=padding) for i in range(groups)], dim=1)"),
-        ("every group uses the filters of group 0",
-         "x_parts = torch.chunk(x, groups, dim=1)\n"
-         "w0 = torch.chunk(weight, groups, dim=0)[0]\n"
-         "return torch.cat([F.conv2d(xp, w0, padding=padding) for xp in x_parts], dim=1)"),
-        ("concatenates the groups in reverse order",
-         "x_parts = torch.chunk(x, groups, dim=1)\n"
-         "w_parts = torch.chunk(weight, groups, dim=0)\n"
-         "outs = [F.conv2d(xp, wp, padding=padding) for xp, wp in zip(x_parts, w_parts)]\n"
-         "return torch.cat(outs[::-1], dim=1)"),
+        ("tiles the group weight over every input group (no zeros between groups)",
+         "return weight.repeat(1, groups, 1, 1)"),
+        ("puts the blocks on the anti-diagonal (group i's filters on group g-1-i's channels)",
+         _dense("slice((groups - 1 - i) * cin_g, (groups - i) * cin_g)")),
+        ("input groups taken as strided channels (i::g) instead of consecutive blocks",
+         _dense("slice(i, None, groups)")),
+        ("output groups taken as strided filters (o % g) instead of consecutive blocks",
+         _dense(rows="slice(i, None, groups)")),
+        ("writes the blocks into the argument: changes `weight` instead of building a new tensor",
+         "c_out, cin_g, kh, kw = weight.shape\n"
+         "dense = torch.cat([weight] * groups, dim=1)\n"
+         "cout_g = c_out // groups\n"
+         "for i in range(groups):\n"
+         "    for j in range(groups):\n"
+         "        if i != j:\n"
+         "            dense[i * cout_g:(i + 1) * cout_g, j * cin_g:(j + 1) * cin_g] = 0\n"
+         "weight.zero_()\n"
+         "return dense"),
+    ],
+    5: [
+        ("the inverse ratio (separable / standard)",
+         "ratio_7x7_192 = (192 * 49 + 192 * 192) / (192 * 192 * 49)"),
+        ("forgets the pointwise 1x1 conv (ratio = C_out = 192)",
+         "ratio_7x7_192 = 192.0"),
+        ("forgets the depthwise conv (ratio = k*k = 49)",
+         "ratio_7x7_192 = 49.0"),
+        ("the saving of a 3x3 conv (1 / (1/192 + 1/9))",
+         "ratio_7x7_192 = 1 / (1 / 192 + 1 / 9)"),
     ],
 }
