@@ -2,7 +2,9 @@
 
 The wrong answers live in ``tests/wrong_answers/exNN_name.py`` as ``WRONG = {part: [(description,
 code), ...]}``; ``code`` replaces the body of the part's solution region (the N-th
-``### BEGIN SOLUTION`` region of the solution notebook belongs to part N).
+``### BEGIN SOLUTION`` region of the solution notebook belongs to part N). An entry may carry a third
+element, a text that the failure message must contain (e.g. ``"order"`` for a forgotten swap), so that
+the learner is told what is wrong and not only that something is.
 
 For each exercise one kernel runs the notebook the way a learner sees it (the exercise's check
 cells, hidden tests removed, with the solution code filled in). Then, for each wrong answer, the
@@ -101,7 +103,7 @@ def test_wrong_answers_fail_their_part(solution: Path):
         for part, answers in sorted(wrong.items()):
             cell_index, match = regions[part - 1]
             original = learner.cells[cell_index]
-            for description, code in answers:
+            for description, code, *hint in answers:
                 broken = copy.deepcopy(original)
                 broken.source = with_body(original.source, match, code)
                 client.execute_cell(broken, cell_index)
@@ -112,6 +114,8 @@ def test_wrong_answers_fail_their_part(solution: Path):
                     problems.append(f"part {part}: wrong answer passes: {description}")
                 elif error[0] != "ExerciseCheckFailed" or not error[1].startswith(f"Part {part} ("):
                     problems.append(f"part {part}: {description}: unfriendly failure {error[0]}: {error[1][:200]}")
+                elif hint and hint[0] not in error[1]:
+                    problems.append(f"part {part}: {description}: the message does not say {hint[0]!r}: {error[1][:200]}")
                 client.execute_cell(copy.deepcopy(original), cell_index)
     assert not problems, f"{solution.name}:\n  " + "\n  ".join(problems)
 

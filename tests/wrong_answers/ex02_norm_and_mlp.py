@@ -118,6 +118,6 @@ WRONG = {
 }
 
 # Wrong answers that passed the visible check before it was made deterministic (old_checks.py).
-PASSED_OLD = [(1, d, c) for d, c in WRONG[1] if d in (
+PASSED_OLD = [(1, d, c) for d, c, *_ in WRONG[1] if d in (
     "adds eps to the standard deviation (outside the square root)", "forgets eps altogether",
     "ignores the eps argument (always 1e-5)")]

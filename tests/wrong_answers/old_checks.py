@@ -45,7 +45,7 @@ def run(revision: str, name: str) -> list[str]:
     gaps = getattr(module, "PASSED_OLD", [])
     if not gaps:
         return []
-    known = {d for answers in module.WRONG.values() for d, _ in answers}
+    known = {entry[0] for answers in module.WRONG.values() for entry in answers}
     sol = old_notebook(revision, name)
     exe, _ = gen.make_exercise(sol, name)
     checks, regions = check_cells(exe), solution_regions(sol)
