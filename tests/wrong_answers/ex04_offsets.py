@@ -30,6 +30,19 @@ def _positions(split="b (g c) h w -> (b g) c h w", bounded="bound_offsets(net(q_
     )
 
 
+def _keys(official="(u + 1) / 2 * (size - 1)", corrected="((u + 1) * size - 1) / 2", pixel_sizes="h, w",
+          stack="(ys, xs)"):
+    return (
+        "hk, wk = key_grid(h, w, kernel_size, stride)\n"
+        "def pixels(n_keys, size):\n"
+        "    u = (torch.arange(n_keys, dtype=torch.float32) + 0.5) / n_keys * 2 - 1\n"
+        f"    return {official} if align_corners else {corrected}\n"
+        f"size_y, size_x = {pixel_sizes}\n"
+        "ys, xs = torch.meshgrid(pixels(hk, size_y), pixels(wk, size_x), indexing='ij')\n"
+        f"return torch.stack({stack}, dim=-1)"
+    )
+
+
 WRONG = {
     1: [
         ("a standard conv instead of a depthwise one", _net(dw="bias=True")),
@@ -44,6 +57,11 @@ WRONG = {
          "return h // stride, w // stride"),
         ("forgets the padding: (h - k) // s + 1",
          "return (h - kernel_size) // stride + 1, (w - kernel_size) // stride + 1"),
+        ("ceil(h / stride), which holds only for odd kernels",
+         "return -(-h // stride), -(-w // stride)"),
+        ("padding (k - 1) // 2 instead of k // 2 (the same for odd kernels only)",
+         "pad = (kernel_size - 1) // 2\n"
+         "return (h + 2 * pad - kernel_size) // stride + 1, (w + 2 * pad - kernel_size) // stride + 1"),
         ("returns (Wk, Hk)",
          "pad = kernel_size // 2\n"
          "return (w + 2 * pad - kernel_size) // stride + 1, (h + 2 * pad - kernel_size) // stride + 1"),
@@ -69,4 +87,36 @@ WRONG = {
         ("reshapes (B*g, 2, Hk, Wk) to (B, g, Hk, Wk, 2) without moving the channel axis", _positions(
             to_last="offset.reshape(b, groups, hk, wk, 2)")),
     ],
+    5: [
+        ("official conversion with the size instead of size - 1: (u + 1) / 2 * h",
+         _keys(official="(u + 1) / 2 * size")),
+        ("converts with the key grid size Hk instead of the query map's h",
+         _keys(pixel_sizes="hk, wk")),
+        ("corrected conversion forgets the half pixel: (u + 1) * size / 2",
+         _keys(corrected="(u + 1) * size / 2")),
+        ("align_corners branches swapped",
+         _keys(official="((u + 1) * size - 1) / 2", corrected="(u + 1) / 2 * (size - 1)")),
+        ("stores (x, y) instead of (y, x)",
+         _keys(stack="(xs, ys)")),
+        ("y converted with w and x with h",
+         _keys(pixel_sizes="w, h")),
+        ("the conv window centres stride * i instead of the reference points",
+         "hk, wk = key_grid(h, w, kernel_size, stride)\n"
+         "ys, xs = torch.meshgrid(torch.arange(hk) * stride * 1.0, torch.arange(wk) * stride * 1.0, indexing='ij')\n"
+         "return torch.stack((ys, xs), dim=-1)"),
+    ],
+    6: [
+        ("converts with H instead of H - 1 (4 px)",
+         "reach_px_28_s4 = 2.0 / 7 * 28 / 2"),
+        ("the stride-1 reach (key grid 28 x 28)",
+         "reach_px_28_s4 = 2.0 / 28 * 27 / 2"),
+        ("answers in normalized units (factor / Hk)",
+         "reach_px_28_s4 = 2.0 / 7"),
+        ("one key cell is 2/Hk wide, so the bound is 2 cells: 7.7 px",
+         "reach_px_28_s4 = 2 * 2.0 / 7 * 27 / 2"),
+    ],
 }
+
+# Wrong answers that passed the visible check before it tried even kernels (old_checks.py).
+PASSED_OLD = [(2, d, c) for d, c, *_ in WRONG[2] if d in (
+    "ceil(h / stride), which holds only for odd kernels", "padding (k - 1) // 2 instead of k // 2 (the same for odd kernels only)")]
