@@ -29,6 +29,28 @@ def _mask(shift_line, fill="masked_fill(lab[:, :, None] != lab[:, None, :], -100
 
 _CEIL = "shift = math.ceil(window / 2) if shift is None else shift"
 
+def _swa(roll_back=True, first="-shift", last="shift", mask=True, repeat="repeat(B, 1, 1)", dims="(2, 3)",
+         merge="rearrange(out[:, 0], '(b r1 r2) (h1 w1) c -> b c (r1 h1) (r2 w1)', b=B, r1=H // window, h1=window)",
+         scale="None"):
+    shifts = "(s, s)" if dims == "(2, 3)" else "s"
+    return (
+        "B, C, H, W = x.shape\n"
+        "if shift > 0:\n"
+        f"    s = {first}\n"
+        f"    x = torch.roll(x, shifts={shifts}, dims={dims})\n"
+        "t = rearrange(partition_windows(x, window), 'n t c -> n 1 t c')\n"
+        "bias = None\n"
+        f"if shift > 0 and {mask}:\n"
+        f"    bias = shift_mask(H, W, window, shift).{repeat}[:, None]\n"
+        f"out, _ = scaled_dot_product_attention(t, t, t, bias=bias, scale={scale})\n"
+        f"y = {merge}\n"
+        f"if shift > 0 and {roll_back}:\n"
+        f"    s = {last}\n"
+        f"    y = torch.roll(y, shifts={shifts}, dims={dims})\n"
+        "return y"
+    )
+
+
 WRONG = {
     1: [
         ("forgets the 1/sqrt(d) scale",
@@ -54,6 +76,40 @@ WRONG = {
          "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
          "attn = (torch.einsum('bhqd,bhkd->bhqk', q, k) * scale).softmax(dim=-1)\n"
          "return attn @ v, attn"),
+        ("naive softmax computed in float64 (overflows later, but still overflows)",
+         "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
+         "e = (torch.einsum('bhqd,bhkd->bhqk', q, k) * scale).double().exp()\n"
+         "attn = (e / e.sum(dim=-1, keepdim=True)).to(q.dtype)\n"
+         "return torch.einsum('bhqk,bhkd->bhqd', attn, v), attn"),
+        ("exp of log_softmax (a ready-made softmax in log space)",
+         "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
+         "attn = F.log_softmax(torch.einsum('bhqd,bhkd->bhqk', q, k) * scale, dim=-1).exp()\n"
+         "return torch.einsum('bhqk,bhkd->bhqd', attn, v), attn"),
+        ("exp(scores - logsumexp(scores))",
+         "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
+         "scores = torch.einsum('bhqd,bhkd->bhqk', q, k) * scale\n"
+         "attn = (scores - scores.logsumexp(dim=-1, keepdim=True)).exp()\n"
+         "return torch.einsum('bhqk,bhkd->bhqd', attn, v), attn"),
+        ("calls the library's stable_softmax",
+         "from dat_edu.attention import stable_softmax\n"
+         "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
+         "attn = stable_softmax(torch.einsum('bhqd,bhkd->bhqk', q, k) * scale)\n"
+         "return torch.einsum('bhqk,bhkd->bhqd', attn, v), attn"),
+        ("an nn.Softmax module",
+         "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
+         "attn = nn.Softmax(dim=-1)(torch.einsum('bhqd,bhkd->bhqk', q, k) * scale)\n"
+         "return torch.einsum('bhqk,bhkd->bhqd', attn, v), attn"),
+        ("subtracts the maximum of the whole tensor, not of each row",
+         "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
+         "scores = torch.einsum('bhqd,bhkd->bhqk', q, k) * scale\n"
+         "e = (scores - scores.detach().max()).exp()\n"
+         "attn = e / e.sum(dim=-1, keepdim=True)\n"
+         "return torch.einsum('bhqk,bhkd->bhqd', attn, v), attn"),
+        ("clamps the scores at 80 instead of subtracting the maximum",
+         "scale = q.shape[-1] ** -0.5 if scale is None else scale\n"
+         "e = (torch.einsum('bhqd,bhkd->bhqk', q, k) * scale).clamp(max=80.0).exp()\n"
+         "attn = e / e.sum(dim=-1, keepdim=True)\n"
+         "return torch.einsum('bhqk,bhkd->bhqd', attn, v), attn"),
         ("ignores the scale argument",
          "scores = torch.einsum('bhqd,bhkd->bhqk', q, k) * q.shape[-1] ** -0.5\n" + _STABLE),
     ],
@@ -132,4 +188,36 @@ WRONG = {
          "lab = rearrange(labels, '(r1 h1) (r2 w1) -> (r2 r1) (h1 w1)', h1=window, w1=window)\n"
          "return torch.zeros(lab.shape[0], lab.shape[1], lab.shape[1]).masked_fill(lab[:, :, None] != lab[:, None, :], -100.0)"),
     ],
+    5: [
+        ("forgets to roll back at the end",
+         _swa(roll_back=False)),
+        ("rolls by +shift first and by -shift at the end",
+         _swa(first="shift", last="-shift")),
+        ("forgets the mask",
+         _swa(mask=False)),
+        ("repeats each window's mask per image (repeat_interleave) instead of the whole set per image",
+         _swa(repeat="repeat_interleave(B, dim=0)")),
+        ("rolls only along the rows",
+         _swa(dims="2")),
+        ("merges the windows with a reshape instead of the inverse rearrange",
+         _swa(merge="out[:, 0].reshape(B, C, H, W)")),
+        ("scale 1/sqrt(window**2) instead of 1/sqrt(C)",
+         _swa(scale="window ** -1.0")),
+    ],
+    6: [
+        ("dense attention on the map (294 x 294)",
+         "window_entries_14x21 = (14 * 21) ** 2"),
+        ("one score per window pair (49 x 49) for one window only",
+         "window_entries_14x21 = 49 * 49"),
+        ("number of windows times tokens per window (no key dimension)",
+         "window_entries_14x21 = 6 * 49"),
+        ("a float instead of an int",
+         "window_entries_14x21 = 14406.0"),
+    ],
 }
+
+# Wrong answers that passed the visible check before it was tightened (old_checks.py).
+PASSED_OLD = [(1, d, c) for d, c, *_ in WRONG[1] if d in (
+    "naive softmax computed in float64 (overflows later, but still overflows)", "exp of log_softmax (a ready-made softmax in log space)",
+    "exp(scores - logsumexp(scores))", "calls the library's stable_softmax",
+    "clamps the scores at 80 instead of subtracting the maximum")]
