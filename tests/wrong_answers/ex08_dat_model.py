@@ -18,16 +18,57 @@ def _split(rates_line):
     )
 
 
-def _attention(shift="math.ceil(window / 2)", d_args="dim, heads, groups, q_size", unknown="raise ValueError(f'unknown block letter {letter!r}')",
-               s_letter="S"):
+def _attention(shift="math.ceil(window / 2)", d_args="dim, heads, groups, q_size",
+               d_kw="stride=stride, offset_range_factor=offset_range_factor, kernel_size=OFFSET_KERNEL_SIZES[stage], "
+                    "position_bias='table' if use_pe else None",
+               unknown="raise ValueError(f'unknown block letter {letter!r}')", s_letter="S"):
     return (
         "if letter == 'L':\n"
         "    return WindowAttention(dim, heads, window)\n"
         f"if letter == '{s_letter}':\n"
         f"    return WindowAttention(dim, heads, window, shift={shift})\n"
         "if letter == 'D':\n"
-        f"    return DeformableAttention({d_args})\n"
+        f"    return DeformableAttention({d_args}, {d_kw})\n"
         f"{unknown}"
+    )
+
+
+_D_KW = dict(stride="stride", factor="offset_range_factor", kernel="OFFSET_KERNEL_SIZES[stage]", pe="'table' if use_pe else None")
+
+
+def _d(**changes):
+    kw = {**_D_KW, **changes}
+    return _attention(d_kw=f"stride={kw['stride']}, offset_range_factor={kw['factor']}, kernel_size={kw['kernel']}, "
+                           f"position_bias={kw['pe']}")
+
+
+def _dat(stem="cfg['in_chans'] * dims[0] * p * p + dims[0] + 2 * dims[0]", down="dims[s - 1] * C * 2 * 2 + 2 * C",
+         table="nh * (2 * size - 1) ** 2", cpb="(2 * 32 + 32) + (32 * nh + nh)", bias_kind="cfg['position_bias'] if cfg['use_pes'][s] else None",
+         swin="(2 * cfg['window'] - 1) ** 2 * nh", head="2 * dims[-1] + dims[-1] * cfg['num_classes'] + cfg['num_classes']",
+         size="cfg['img_size'] // p"):
+    return (
+        "p, dims = cfg['patch_size'], cfg['dims']\n"
+        f"n = {stem}\n"
+        f"size = {size}\n"
+        "for s, (C, spec) in enumerate(zip(dims, cfg['stage_spec'])):\n"
+        "    if s > 0:\n"
+        f"        n += {down}\n"
+        "        size //= 2\n"
+        "    nh, g, k = cfg['heads'][s], cfg['groups'][s], cfg['kernels'][s]\n"
+        f"    bias = {bias_kind}\n"
+        "    for letter in spec:\n"
+        "        n += 2 * (2 * C) + (C * 4 * C + 4 * C) + (4 * C * C + C)\n"
+        "        n += 4 * (C * C + C)\n"
+        "        if letter == 'D':\n"
+        "            Cg = C // g\n"
+        "            n += Cg * k * k + Cg + 2 * Cg + 2 * Cg\n"
+        "            if bias == 'table':\n"
+        f"                n += {table}\n"
+        "            elif bias == 'continuous':\n"
+        f"                n += {cpb}\n"
+        "        else:\n"
+        f"            n += {swin}\n"
+        f"return n + {head}"
     )
 
 
@@ -72,6 +113,19 @@ WRONG = {
          _attention(d_args="dim, heads, heads, q_size")),
         ("unknown letters silently become window attention",
          _attention(unknown="return WindowAttention(dim, heads, window)")),
+        ("D block with a wrong key stride",
+         _d(stride="1")),
+        ("D block with a wrong range factor",
+         _d(factor="2.0")),
+        ("D block with a wrong offset kernel",
+         _d(kernel="3")),
+        ("D block with the next stage's offset kernel",
+         _d(kernel="OFFSET_KERNEL_SIZES[min(stage + 1, 3)]")),
+        ("D block always gets a position table",
+         _d(pe="'table'")),
+        ("D block with its offsets switched off",
+         _attention(d_kw="stride=stride, offset_range_factor=offset_range_factor, kernel_size=OFFSET_KERNEL_SIZES[stage], "
+                         "use_offsets=use_pe")),
     ],
     3: [
         ("post-norm (norm after the residual sum)",
@@ -103,4 +157,62 @@ WRONG = {
         ("offset network's final 1x1 conv given a bias",
          _count(offset="Cg * kernel_size * kernel_size + Cg + 2 * Cg + 2 * Cg + 2")),
     ],
+    5: [
+        ("stem without its bias",
+         _dat(stem="cfg['in_chans'] * dims[0] * p * p + 2 * dims[0]")),
+        ("stem for RGB images whatever in_chans says",
+         _dat(stem="3 * dims[0] * p * p + dims[0] + 2 * dims[0]")),
+        ("downsampling convolutions with a bias",
+         _dat(down="dims[s - 1] * C * 2 * 2 + C + 2 * C")),
+        ("map sizes of the official patch 4 (img_size // 4), whatever patch_size says",
+         _dat(size="cfg['img_size'] // 4")),
+        ("D tables in every stage, whatever use_pes says",
+         _dat(bias_kind="cfg['position_bias']")),
+        ("a table even for position_bias='continuous'",
+         _dat(cpb="nh * (2 * size - 1) ** 2")),
+        ("the continuous bias with one MLP per group",
+         _dat(cpb="g * ((2 * 32 + 32) + (32 * nh + nh))")),
+        ("Swin tables for the official window 7, whatever window says",
+         _dat(swin="13 ** 2 * nh")),
+        ("forgets the head's LayerNorm",
+         _dat(head="dims[-1] * cfg['num_classes'] + cfg['num_classes']")),
+        ("D tables sized for 224 x 224 inputs (map 56 / 2**s)",
+         _dat(table="nh * (2 * (56 >> s) - 1) ** 2")),
+    ],
+    6: [
+        ("the table at 224 x 224 (14 x 14 map)",
+         "rpe_384_stage3 = 12 * (2 * 14 - 1) ** 2"),
+        ("(2H)^2 instead of (2H - 1)^2",
+         "rpe_384_stage3 = 12 * (2 * 24) ** 2"),
+        ("one table for all heads",
+         "rpe_384_stage3 = (2 * 24 - 1) ** 2"),
+        ("the map of stage 3 taken as 384 / 8 = 48",
+         "rpe_384_stage3 = 12 * (2 * 48 - 1) ** 2"),
+    ],
 }
+
+
+def _old_attention(d_call):
+    # the make_attention of the old exercise: make_attention(letter, dim, heads, window, groups, q_size)
+    return (
+        "if letter == 'L':\n"
+        "    return WindowAttention(dim, heads, window)\n"
+        "if letter == 'S':\n"
+        "    return WindowAttention(dim, heads, window, shift=math.ceil(window / 2))\n"
+        "if letter == 'D':\n"
+        f"    return {d_call}\n"
+        "raise ValueError(f'unknown block letter {letter!r}')"
+    )
+
+
+# Wrong answers that passed the visible check before the D block's other arguments were checked
+# (old_checks.py); the old part 2 asked for the defaults, so these build a D block unlike DAT's.
+PASSED_OLD = [
+    (2, "D block with a wrong key stride", _old_attention("DeformableAttention(dim, heads, groups, q_size, stride=2)")),
+    (2, "D block with a wrong offset kernel",
+     _old_attention("DeformableAttention(dim, heads, groups, q_size, kernel_size=5)")),
+    (2, "D block with a wrong range factor",
+     _old_attention("DeformableAttention(dim, heads, groups, q_size, offset_range_factor=None)")),
+    (2, "D block with its offsets switched off",
+     _old_attention("DeformableAttention(dim, heads, groups, q_size, use_offsets=False)")),
+]
