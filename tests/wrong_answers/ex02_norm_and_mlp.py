@@ -98,6 +98,10 @@ WRONG = {
          _bn(update="old")),
         ("updates the running statistics in place and returns them",
          _bn(update="old.mul_(1 - momentum).add_(momentum * new)")),
+        ("adds eps to the running variance as well",
+         _bn(run_var="x.var(dim=(0, 2, 3)) + eps")),
+        ("ignores the eps argument (always 1e-5)",
+         _bn().replace("+ eps)", "+ 1e-5)")),
         ("normalizes with the running statistics (evaluation mode)",
          "out = (x - running_mean[:, None, None]) / torch.sqrt(running_var[:, None, None] + eps)\n"
          "out = out * weight[:, None, None] + bias[:, None, None]\n"
