@@ -17,35 +17,7 @@ import torch
 from dat_edu.data import cifar
 from dat_edu.data.cifar import CIFAR10_FILENAME, CIFAR10_FOLDER, load_cifar10, prepare_cifar10
 from dat_edu.data.download import DownloadError, download_url, extract_tar
-
-
-def _batch_bytes(n: int, seed: int) -> tuple[bytes, np.ndarray, list[int]]:
-    rng = np.random.default_rng(seed)
-    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
-    labels = [int(v) for v in rng.integers(0, 10, n)]
-    return pickle.dumps({b"batch_label": b"x", b"data": data, b"labels": labels}, protocol=2), data, labels
-
-
-def make_archive(path: Path, n: int = 4, skip: tuple[str, ...] = (), extra: dict | None = None) -> dict:
-    """Write a CIFAR-format .tar.gz with n images per batch; return the arrays put in."""
-    content = {}
-    with tarfile.open(path, "w:gz") as tar:
-        def add(name: str, payload: bytes) -> None:
-            info = tarfile.TarInfo(f"{CIFAR10_FOLDER}/{name}")
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-
-        for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
-            if name in skip:
-                continue
-            payload, data, labels = _batch_bytes(n, seed=i)
-            content[name] = (data, labels)
-            add(name, payload)
-        if "batches.meta" not in skip:
-            add("batches.meta", pickle.dumps({b"label_names": [c.encode() for c in cifar.CIFAR10_CLASSES]}))
-        for name, payload in (extra or {}).items():
-            add(name, payload)
-    return content
+from data_fixtures import make_cifar_archive as make_archive
 
 
 def md5_of(path: Path) -> str:
@@ -108,14 +80,14 @@ def test_wrong_checksum_keeps_nothing(archive, tmp_path):
     assert leftovers(root) == []
 
 
-def test_truncated_download_keeps_nothing(archive, tmp_path):
+def test_truncated_download_keeps_only_the_partial_file(archive, tmp_path):
     src, _ = archive
     short = tmp_path / "short.tar.gz"
     short.write_bytes(src.read_bytes()[:-100])
     root = tmp_path / "data"
-    with pytest.raises(DownloadError, match="truncated"):
+    with pytest.raises(DownloadError, match="truncated.*run again to resume"):
         prepare_cifar10(root, url=short.as_uri(), md5=md5_of(src), size=src.stat().st_size, progress=False)
-    assert leftovers(root) == []
+    assert leftovers(root) == [CIFAR10_FILENAME + ".part"]  # no archive, no folder: resumable bytes only
 
 
 def test_truncated_archive_with_matching_md5_extracts_nothing(archive, tmp_path):
@@ -188,9 +160,10 @@ def test_connection_drop_mid_stream(archive, tmp_path):
             return super().read(11)
 
     dest = tmp_path / "out" / "file.tar.gz"
-    with pytest.raises(DownloadError, match="broke off"):
+    with pytest.raises(DownloadError, match="broke off.*run again to resume"):
         download_url("http://example.invalid/file", dest, opener=lambda u, timeout: Broken(payload), progress=False)
-    assert leftovers(dest.parent) == []
+    assert leftovers(dest.parent) == ["file.tar.gz.part"]
+    assert (dest.parent / "file.tar.gz.part").read_bytes() == payload[:11]
 
 
 def test_bad_batch_file_is_clear(tmp_path):
