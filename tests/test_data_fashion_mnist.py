@@ -11,33 +11,17 @@ import pytest
 import torch
 
 from dat_edu.data.fashion_mnist import (
+    FASHION_MNIST_CLASSES,
     FASHION_MNIST_DIR,
+    FASHION_MNIST_SAMPLE,
+    SAMPLE_SIZES,
     IDXError,
     load_fashion_mnist,
     pad_to_32,
     read_idx,
+    write_sample,
 )
-
-
-def write_idx(path: Path, array: np.ndarray, magic: bytes | None = None, truncate: int = 0) -> Path:
-    header = magic if magic is not None else bytes([0, 0, 0x08, array.ndim])
-    header += b"".join(struct.pack(">I", d) for d in array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
-    if truncate:
-        payload = payload[:-truncate]
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wb") as f:
-        f.write(payload)
-    return path
-
-
-def make_split(root: Path, prefix: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
-    write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return images, labels
+from data_fixtures import make_idx_split as make_split, write_idx
 
 
 def test_reads_debian_layout(tmp_path):
@@ -127,3 +111,24 @@ def test_real_files():
     x, y = load_fashion_mnist(train=False)
     assert x.shape == (10000, 1, 28, 28)
     assert torch.equal(y.bincount(), torch.full((10,), 1000))
+
+
+def test_bundled_sample_is_real_and_licensed():
+    x, y = load_fashion_mnist(FASHION_MNIST_SAMPLE, train=True)
+    xt, yt = load_fashion_mnist(FASHION_MNIST_SAMPLE, train=False)
+    assert x.shape == (SAMPLE_SIZES[True], 1, 28, 28) and xt.shape == (SAMPLE_SIZES[False], 1, 28, 28)
+    assert y.bincount(minlength=10).min() > 300 and yt.bincount(minlength=10).min() > 80  # every class
+    assert 0.25 < x.float().mean().item() / 255 < 0.32  # clothes on black, not noise (noise: 0.5)
+    licence = (FASHION_MNIST_SAMPLE / "LICENSE").read_text()
+    assert "MIT License" in licence and "Zalando SE" in licence
+    size = sum(p.stat().st_size for p in FASHION_MNIST_SAMPLE.iterdir())
+    assert size < 2_300_000, f"the bundled sample grew to {size:,} bytes"
+    assert len(FASHION_MNIST_CLASSES) == 10
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="apt-get install dataset-fashion-mnist to compare with the real files")
+def test_bundled_sample_is_the_start_of_the_official_files(tmp_path):
+    """Rebuilt from Debian's package, the sample has the same bytes: it holds the first images."""
+    rebuilt = write_sample(FASHION_MNIST_DIR, tmp_path)
+    for path in sorted(FASHION_MNIST_SAMPLE.glob("*.gz")):
+        assert (rebuilt / path.name).read_bytes() == path.read_bytes(), path.name

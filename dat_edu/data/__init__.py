@@ -18,11 +18,14 @@ from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_cifar10, pre
 from .download import DownloadError, default_data_root, download_url, extract_tar, md5sum
 from .fashion_mnist import (
     FASHION_MNIST_CLASSES,
+    FASHION_MNIST_SAMPLE,
     FASHION_MNIST_MEAN_32,
     FASHION_MNIST_STD_32,
     IDXError,
+    find_fashion_mnist,
     load_fashion_mnist,
     pad_to_32,
+    prepare_fashion_mnist,
     read_idx,
 )
 from .shapes import (
@@ -57,8 +60,11 @@ __all__ = [
     "extract_tar",
     "md5sum",
     "FASHION_MNIST_CLASSES",
+    "FASHION_MNIST_SAMPLE",
     "IDXError",
+    "find_fashion_mnist",
     "load_fashion_mnist",
+    "prepare_fashion_mnist",
     "pad_to_32",
     "read_idx",
     "SHAPE_CLASSES",
@@ -157,7 +163,8 @@ def load_dataset(
     """Load a data set by name as a :class:`DataBundle` (uint8 images, resident in memory).
 
     name: ``"cifar10"`` (downloads to ``root``, see :func:`prepare_cifar10`), ``"fashion_mnist"``
-    (IDX files under ``root`` or /usr/share/datasets/fashion-mnist, zero-padded to 32x32),
+    (IDX files under ``root``, e.g. :data:`FASHION_MNIST_SAMPLE`, else found or fetched by
+    :func:`prepare_fashion_mnist`; zero-padded to 32x32),
     ``"shapes"`` (generated, 4 classes, ``train_size`` default 8,000, ``test_size`` 2,000) or
     ``"synthetic"`` (random noise in CIFAR format, default 5,000 / 1,000).
     ``train_size``/``test_size`` keep the first N images of real data sets (CIFAR-10 and
@@ -169,8 +176,8 @@ def load_dataset(
         tr = DataSplit(x, y, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES)
         te = DataSplit(xt, yt, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES)
     elif name == "fashion_mnist":
-        x, y = load_fashion_mnist(root, train=True)
-        xt, yt = load_fashion_mnist(root, train=False)
+        x, y = load_fashion_mnist(root, train=True, download=download)
+        xt, yt = load_fashion_mnist(root, train=False, download=download)
         m, s = FASHION_MNIST_MEAN_32, FASHION_MNIST_STD_32
         tr = DataSplit(pad_to_32(x), y, m, s, FASHION_MNIST_CLASSES)
         te = DataSplit(pad_to_32(xt), yt, m, s, FASHION_MNIST_CLASSES)
