@@ -6,12 +6,16 @@ from any folder), inject the options every notebook run needs:
 * ``--nbval-sanitize-with tests/nbval_sanitize.cfg`` as an absolute path
   (nbval opens it relative to the working directory otherwise);
 * ``--nbval-current-env`` (the kernel is this environment's Python), unless
-  ``--nbval-kernel-name`` was given.
+  ``--nbval-kernel-name`` was given;
+* the pinned run mode (``DAT_EDU_MODE=pinned``, one thread: :func:`dat_edu.modes.pinned_env`) in
+  the environment that the kernels inherit, so that every lesson runs the small CPU-sized run
+  whose outputs are committed, whatever GPU or data sets the machine has.
 
 exercises/ is never collected by nbval: its notebooks have no outputs and
 raise NotImplementedError on purpose (tests/test_notebook_hygiene.py checks
 that they equal what ``python -m dat_edu.course.exercises`` generates).
 """
+import os
 from pathlib import Path
 
 import pytest
@@ -34,6 +38,9 @@ def pytest_configure(config):
         opt.nbval_sanitize_with = str(SANITIZE)
     if not getattr(opt, "nbval_kernel_name", None) and not getattr(opt, "current_env", False):
         opt.nbval_current_env = True
+    from dat_edu.modes import pinned_env
+
+    os.environ.update(pinned_env())
 
 
 def pytest_ignore_collect(collection_path, config):
