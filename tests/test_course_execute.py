@@ -104,3 +104,43 @@ def test_usage_errors(tmp_path, monkeypatch, capsys):
     assert info.value.code == 2 and "no notebooks/ or solutions/" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         execute.main([str(tmp_path / "missing.ipynb")])
+
+
+def _tiny_nb(*sources: str):
+    cells = [new_markdown_cell("# Tiny", id="t0"), *(new_code_cell(s, id=f"t{i + 1}") for i, s in enumerate(sources)),
+             new_markdown_cell("The end.", id="tz")]
+    return new_notebook(cells=cells, metadata={"kernelspec": KS})
+
+
+def test_outputs_changed_since_execution_are_kept_in_a_backup(tmp_path, capsys):
+    """A lesson run in JupyterLab and saved (other outputs) is copied to backups/ before it is re-run."""
+    lesson = tmp_path / "notebooks" / "01_tiny.ipynb"
+    lesson.parent.mkdir()
+    nbformat.write(_tiny_nb("print(6 * 7)"), lesson)
+    assert execute.main([str(lesson)]) == 0
+    assert not (tmp_path / "backups").exists()  # nothing of anyone's was replaced
+    nb = nbformat.read(lesson, as_version=4)
+    nb.cells[1].outputs[0]["text"] = "42, and my notes from a long run\n"  # the learner's run, saved
+    nbformat.write(nb, lesson)
+    mine = lesson.read_bytes()
+    capsys.readouterr()
+    assert execute.main([str(lesson)]) == 0
+    backups = list((tmp_path / "backups" / "notebooks").glob("01_tiny-*.ipynb"))
+    assert len(backups) == 1 and backups[0].read_bytes() == mine
+    assert f"kept your version of {lesson} as {backups[0]}" in capsys.readouterr().out
+    assert nbformat.read(lesson, as_version=4).cells[1].outputs[0]["text"] == "42\n"
+    assert execute.main([str(lesson)]) == 0  # its own outputs: no second backup
+    assert len(list((tmp_path / "backups" / "notebooks").iterdir())) == 1
+
+
+def test_widget_state_is_saved_with_stable_ids(tmp_path):
+    lesson = tmp_path / "w.ipynb"
+    nbformat.write(_tiny_nb("import ipywidgets as w\nslider = w.IntSlider(value=3, description='k')\ndisplay(slider)"), lesson)
+    assert execute.main([str(lesson)]) == 0
+    first = lesson.read_bytes()
+    nb = nbformat.read(lesson, as_version=4)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    view = nb.cells[1].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert view in state and state[view]["state"]["value"] == 3 and state[view]["model_name"] == "IntSliderModel"
+    assert execute.main([str(lesson)]) == 0
+    assert lesson.read_bytes() == first  # same ids, same bytes: re-running gives no diff

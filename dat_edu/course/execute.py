@@ -11,12 +11,21 @@ Python environment (like ``pytest --nbval --nbval-current-env``), with the
 notebook's folder as working directory and a per-cell timeout. The result is
 written atomically (a failed run leaves the file untouched), so execution
 counts are 1..N and outputs are those of a clean run. Volatile metadata
-(execution timestamps, widget state, ``ExecuteTime``) is dropped and outputs of
-empty cells cleared, so re-running an unchanged notebook gives a small diff.
+(execution timestamps, ``ExecuteTime``) is dropped and outputs of empty cells
+cleared, so re-running an unchanged notebook gives a small diff. The state of
+the widgets a notebook displays is saved (with ids numbered in order, not
+random), so that JupyterLab and nbviewer show them before the kernel runs.
+
+Nothing of a learner's is lost: the outputs written get a fingerprint
+(:mod:`dat_edu.course.provenance`); a notebook whose outputs are not the ones
+this command last wrote (run in JupyterLab and saved, say) is first copied to
+``backups/`` next to its folder, and the command says so.
 
 Kernel environment: ``MPLBACKEND=module://matplotlib_inline.backend_inline``,
-``PYDEVD_DISABLE_FILE_VALIDATION=1`` (silences a debugger warning on stderr);
-everything else (``DAT_EDU_FAST`` included) is passed through unchanged.
+``PYDEVD_DISABLE_FILE_VALIDATION=1`` (silences a debugger warning on stderr), and the pinned
+run mode of :func:`dat_edu.modes.pinned_env` (``DAT_EDU_MODE=pinned``, one thread), so that the
+committed outputs are those the test command reproduces on any machine; everything else
+(``DAT_EDU_FAST`` included) is passed through unchanged.
 
 How to mark up a solution notebook: see :mod:`dat_edu.course.exercises`.
 
@@ -35,15 +44,19 @@ from pathlib import Path
 
 import nbformat
 
+from dat_edu.course import provenance
 from dat_edu.course.exercises import notebook_bytes, write_atomic
 
 VOLATILE_CELL_METADATA = ("execution", "ExecuteTime", "papermill", "execution_time")
-VOLATILE_NB_METADATA = ("widgets", "papermill")
+VOLATILE_NB_METADATA = ("papermill",)
 
 
 def kernel_env(extra: dict | None = None) -> dict:
-    """Environment for notebook kernels: the current one plus deterministic plotting."""
+    """Environment for notebook kernels: the current one, the pinned run mode, deterministic plotting."""
+    from dat_edu.modes import pinned_env
+
     env = dict(os.environ)
+    env.update(pinned_env())
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     env.pop("JPY_PARENT_PID", None)
@@ -114,20 +127,38 @@ def execute_notebook(path: Path, timeout: int = 300, env: dict | None = None) ->
     with open(path, encoding="utf-8") as fh:
         nb = nbformat.read(fh, as_version=4)
     nb.metadata.setdefault("kernelspec", {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"})
+    nb.metadata.pop("widgets", None)  # the state of the widgets of this run replaces it
     client = NotebookClient(
         nb,
         kernel_manager_class=CurrentEnvKernelManager,
         kernel_name="python3",
         timeout=timeout,
         record_timing=False,
-        store_widget_state=False,
+        store_widget_state=True,
         shutdown_kernel="immediate",
         coalesce_streams=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute(cwd=str(path.parent), env=kernel_env(env))
     strip_volatile(nb)
+    number_widget_ids(nb, path.stem)
     return nb
+
+
+def number_widget_ids(nb, name: str) -> None:
+    """Replace the random widget model ids (state and views) by ids numbered in creation order."""
+    state = (nb.metadata.get("widgets") or {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    if not state:
+        return
+    import hashlib
+    import json
+
+    text = json.dumps({"cells": nb.cells, "widgets": nb.metadata["widgets"]})
+    for i, old in enumerate(list(state)):
+        text = text.replace(old, hashlib.sha1(f"{name}:{i}".encode()).hexdigest()[:32])
+    new = json.loads(text)
+    nb.cells = nbformat.from_dict(new["cells"])
+    nb.metadata["widgets"] = new["widgets"]
 
 
 def run(path: Path, timeout: int = 300) -> bool:
@@ -140,6 +171,10 @@ def run(path: Path, timeout: int = 300) -> bool:
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         print(f"FAILED {path}: not written\n{exc}", file=sys.stderr)
         return False
+    provenance.stamp(nb, provenance.EXECUTED)
+    kept = keep_changed_outputs(Path(path))
+    if kept is not None:
+        print(f"kept your version of {path} as {kept} (its outputs were not the ones this command last wrote)")
     write_atomic(Path(path), notebook_bytes(nb))
     took = time.monotonic() - start
     print(f"executed {path} ({took:.1f} s)")
@@ -151,6 +186,19 @@ def run(path: Path, timeout: int = 300) -> bool:
             file=sys.stderr,
         )
     return True
+
+
+def keep_changed_outputs(path: Path) -> Path | None:
+    """Copy ``path`` to ``backups/`` if its outputs are not those this command last wrote.
+
+    A notebook without a fingerprint (written before fingerprints existed) or without outputs
+    has nothing to keep. Returns the copy's path, or None.
+    """
+    with open(path, encoding="utf-8") as fh:
+        nb = nbformat.read(fh, as_version=4)
+    if provenance.recorded(nb, provenance.EXECUTED) is None or provenance.untouched(nb, provenance.EXECUTED):
+        return None
+    return provenance.keep_backup(path) if provenance.has_outputs(nb) else None
 
 
 def expand(paths: list[str]) -> list[Path]:

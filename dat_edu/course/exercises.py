@@ -71,6 +71,8 @@ from pathlib import Path
 
 import nbformat
 
+from dat_edu.course import provenance
+
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
@@ -435,6 +437,7 @@ def generate(sol_path: Path) -> tuple[bytes | None, bytes]:
     sol = nbformat.reads(raw.decode("utf-8"), as_version=4)
     fix_solution = _give_missing_ids(json.loads(raw), sol, name)
     ex, _ = make_exercise(sol, name)
+    provenance.stamp_generated(ex)
     if (sol.metadata.get("dat_edu") or {}).get("exercise") != name:
         sol.metadata["dat_edu"] = {**dict(sol.metadata.get("dat_edu") or {}), "exercise": name}
         fix_solution = True
@@ -461,11 +464,73 @@ def plan(solutions: Path, exercises: Path) -> Plan:
     return result
 
 
+def holds_changes(path: Path, data: bytes) -> bool:
+    """True if the exercise at ``path`` is not what the generator last wrote (a learner's work).
+
+    ``data``: what the generator would write now. An exercise written before fingerprints existed
+    counts as untouched only if its cells are exactly those it would get now.
+    """
+    try:
+        nb = read_notebook(path)
+    except Exception:  # unreadable: still someone's file; never replace it silently
+        return True
+    if provenance.recorded(nb, provenance.GENERATED) is None:
+        return provenance.fingerprint(nb) != provenance.fingerprint(nbformat.reads(data.decode(), as_version=4))
+    return not provenance.untouched(nb, provenance.GENERATED)
+
+
+def hold_back(todo: Plan, exercises: Path) -> dict[Path, bytes]:
+    """Take out of ``todo.writes`` the existing exercises that hold changes; return them."""
+    held = {p: data for p, data in todo.writes.items()
+            if p.parent == exercises and p.exists() and holds_changes(p, data)}
+    for path in held:
+        del todo.writes[path]
+    return held
+
+
+def generated_from_current(path: Path, data: bytes) -> bool:
+    """Was the exercise at ``path`` (which holds changes) generated from the current solution?"""
+    try:
+        old = provenance.recorded(read_notebook(path), provenance.GENERATED)
+    except Exception:
+        return False
+    return old == provenance.recorded(nbformat.reads(data.decode(), as_version=4), provenance.GENERATED)
+
+
+def report_held(held: dict[Path, bytes], todo: Plan, backup: bool, check: bool) -> list[str]:
+    """Handle the exercises that hold a learner's changes; return the problems (exit 1 if any).
+
+    Never overwrites them. One generated from the current solution is left as it is (nothing new
+    to get). A stale one (its solution changed since) is named by ``--check``; ``--backup`` copies
+    it to ``backups/`` and regenerates it; otherwise it is left, with a message saying how to get
+    the new version.
+    """
+    problems = []
+    for path, data in held.items():
+        if generated_from_current(path, data):
+            print(f"note: {path} holds changes made since it was generated (your work?); it is up to date "
+                  "with its solution, so it was left as it is")
+        elif check:
+            problems.append(f"{path}: stale (its solution changed) and it holds changes made since it was "
+                            "generated: run with --backup to keep your version under backups/ and regenerate")
+        elif backup:
+            kept = provenance.keep_backup(path)
+            print(f"kept your version of {path} as {kept}")
+            todo.writes[path] = data
+        else:
+            problems.append(f"{path} was not replaced: its solution changed, but the file holds changes made since "
+                            "it was generated (your work?). To get the new version, run again with --backup "
+                            "(keeps yours under backups/) or move your file elsewhere first")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m dat_edu.course.exercises", description=__doc__.split("\n\n")[0])
     ap.add_argument("--solutions", default="solutions", type=Path, help="folder of solution notebooks (default: solutions)")
     ap.add_argument("--exercises", default="exercises", type=Path, help="output folder (default: exercises)")
     ap.add_argument("--check", action="store_true", help="write nothing; exit 1 and list differences if stale")
+    ap.add_argument("--backup", action="store_true",
+                    help="exercises that hold changes (a learner's work): copy each to backups/, then regenerate it")
     args = ap.parse_args(argv)
     if not args.solutions.is_dir():
         ap.error(f"solutions folder {args.solutions} does not exist")
@@ -474,8 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     except MarkupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    refused = report_held(hold_back(todo, args.exercises), todo, backup=args.backup, check=args.check)
     if args.check:
-        problems = []
+        problems = list(refused)
         for path in todo.writes:
             if path.parent == args.exercises:
                 problems.append(f"{path}: {'stale' if path.exists() else 'missing'}")
@@ -496,9 +562,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {path}")
     for p in todo.extra:
         print(f"warning: {p} has no solution notebook; delete it", file=sys.stderr)
-    if not todo.writes:
+    for line in refused:
+        print(f"error: {line}", file=sys.stderr)
+    if not todo.writes and not refused:
         print("exercises already up to date")
-    return 0
+    return 1 if refused else 0
 
 
 if __name__ == "__main__":
