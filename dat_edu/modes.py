@@ -111,7 +111,7 @@ def _pick_data(mode: str, data: tuple[str, ...]) -> tuple[str | None, str | None
         try:
             if name == "fashion_mnist":
                 folder = prepare_fashion_mnist(download=True)  # fetched on first use (30 MB)
-                return name, str(folder), f"all 70,000 images, in {folder}"
+                return name, str(folder), f"the full set, in {folder}"
             folder = prepare_cifar10(download=(mode == "full"))
             return name, str(folder.parent), f"in {folder.parent}"
         except (DownloadError, OSError) as err:

@@ -92,7 +92,7 @@ def test_auto_on_a_rich_machine_takes_the_gpu_and_the_real_data(rich_machine, ca
     assert run.data_root == str(rich_machine / "data")
     assert line.startswith("run mode: auto (default): GPU (Test GPU), large run; data: cifar10")
     run = modes.run_mode(data=("fashion_mnist",), quiet=True)
-    assert run.data_root == str(rich_machine / "package") and "all 70,000 images" in run.data_note
+    assert run.data_root == str(rich_machine / "package") and "the full set" in run.data_note
 
 
 def test_full_without_a_gpu_says_it_is_slow_and_fetches(bare_machine, monkeypatch):

@@ -223,6 +223,7 @@ def test_exercise_is_generated_from_solution(path):
     assert exercise.read_bytes() == expected, (
         f"exercises/{path.name} is stale (differs from what solutions/{path.name} generates): "
         "run `python -m dat_edu.course.exercises`"
+        + (" --backup (it holds changes made since it was generated)" if gen.holds_changes(exercise, expected) else "")
     )
     assert solution_fix is None, (
         f"solutions/{path.name} lacks metadata dat_edu.exercise or cell ids: run `python -m dat_edu.course.exercises`"

@@ -37,6 +37,8 @@ the hygiene tests. For exercise solutions see :mod:`dat_edu.course.exercises`.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 import time
@@ -150,9 +152,6 @@ def number_widget_ids(nb, name: str) -> None:
     state = (nb.metadata.get("widgets") or {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
     if not state:
         return
-    import hashlib
-    import json
-
     text = json.dumps({"cells": nb.cells, "widgets": nb.metadata["widgets"]})
     for i, old in enumerate(list(state)):
         text = text.replace(old, hashlib.sha1(f"{name}:{i}".encode()).hexdigest()[:32])

@@ -4,7 +4,15 @@ Usage::
 
     python -m dat_edu.course.exercises            # solutions/*.ipynb -> exercises/*.ipynb
     python -m dat_edu.course.exercises --check    # exit 1 and list differences if exercises/ is stale
+    python -m dat_edu.course.exercises --backup   # also replace exercises that hold a learner's work,
+                                                  # after copying each to backups/exercises/
     python -m dat_edu.course.exercises --solutions solutions --exercises exercises
+
+Learners work in ``exercises/`` in place, so the generator never overwrites an
+exercise that changed since it was generated (see :func:`holds_changes` and
+:mod:`dat_edu.course.provenance`): one generated from the current solution is
+left as it is; a stale one is left too and the command exits 1 saying so,
+unless ``--backup`` is given.
 
 How to mark up a solution notebook (``solutions/NN_name.ipynb``)
 ----------------------------------------------------------------
@@ -47,7 +55,8 @@ How to mark up a solution notebook (``solutions/NN_name.ipynb``)
 
 The exercise notebook has all outputs and execution counts cleared (learners
 run it), notebook metadata reduced to ``kernelspec``, ``language_info.name``
-and ``dat_edu`` (so re-executing a solution never makes its exercise stale),
+and ``dat_edu`` (so re-executing a solution never makes its exercise stale;
+``dat_edu.generated`` is the fingerprint of the exercise's cells),
 keeps cell ids and tags, and keeps only the ``dat_edu``, ``tags``,
 ``editable`` and ``deletable`` cell metadata; check cells are marked
 ``editable: false, deletable: false`` (JupyterLab honours both). The output
