@@ -49,7 +49,7 @@ test-env: $(STAMP)
 # driven by Playwright; no browser download).
 BROWSER_STAMP := $(VENV)/.dat_edu-browser
 $(BROWSER_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -e ".[dev,browser]"
+	$(BIN)/python -m pip install -e ".[course,dev,browser]"
 	touch $(BROWSER_STAMP)
 test-browser: $(BROWSER_STAMP)
 	DAT_EDU_BROWSER_TESTS=required $(BIN)/python -m pytest -p no:cacheprovider tests/browser

@@ -1,9 +1,9 @@
 """The layers of ARCHITECTURE.md hold: every module imports only from its own layer or the layers below.
 
-    foundation  validate, modes
+    foundation  validate
     blocks      conv, norm, mlp, sampling, offsets, attention, windows, position_bias, deformable
     model       model, weights
-    analysis    data/, train/, bench, receptive_field, plots/, widgets/ (photo, grids, keys, probes)
+    analysis    data/, modes, train/, bench, receptive_field, plots/, widgets/ (photo, grids, keys, probes)
     course      widgets.panels (ipywidgets), course/
 
 Every import statement counts, also those inside functions. A module that is in no layer fails the
@@ -18,10 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {
-    "foundation": ["validate", "modes"],
+    "foundation": ["validate"],
     "blocks": ["conv", "norm", "mlp", "sampling", "offsets", "attention", "windows", "position_bias", "deformable"],
     "model": ["model", "weights"],
-    "analysis": ["data", "train", "bench", "receptive_field", "plots", "widgets"],
+    "analysis": ["data", "modes", "train", "bench", "receptive_field", "plots", "widgets"],
     "course": ["widgets.panels", "course"],
 }
 RANK = {name: i for i, names in enumerate(LAYERS.values()) for name in names}
