@@ -38,7 +38,8 @@ def _split(requirement: str) -> tuple[str, str]:
 
 
 def test_environment_yml_matches_pyproject():
-    expected = pyproject_requirements()
+    # the learner's environment: core, course and dev (the browser extra is for `make test-browser`)
+    expected = pyproject_requirements("course", "dev")
     got = conda_requirements((ROOT / "environment.yml").read_text())
     assert got == expected, (
         "environment.yml and pyproject.toml list different packages or versions: "
@@ -50,7 +51,7 @@ def test_environment_yml_matches_pyproject():
 
 def test_comparison_catches_a_drifted_version():
     drifted = (ROOT / "environment.yml").read_text().replace("einops>=0.7", "einops>=0.6")
-    assert conda_requirements(drifted) != pyproject_requirements()
+    assert conda_requirements(drifted) != pyproject_requirements("course", "dev")
 
 
 def test_no_timm_or_torchvision():
