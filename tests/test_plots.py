@@ -156,3 +156,80 @@ def test_deformable_inputs_records_each_block_call_and_always_removes_its_hooks(
     with pytest.raises(ValueError), deformable_inputs(model):
         model(torch.randn(1, 3, 28, 28))
     assert not any(m._forward_pre_hooks for m in model.modules())
+
+
+def test_attention_patterns_four_panels_with_their_keys():
+    from dat_edu.plots import plot_attention_patterns
+
+    fig = plot_attention_patterns(grid=16, window=4, keys=4, seed=0)
+    axes = fig.axes
+    assert len(axes) == 4
+    for ax, start in zip(axes, ("(a) ViT: all 256 keys", "(b) Swin: 16 keys", "(c) DCN: 9 moved taps", "(d) DAT: 16 shared")):
+        assert ax.get_title().startswith(start) and ax.get_xlabel() == "x (token)" and ax.get_ylabel() == "y (token)"
+    assert len(axes[0].collections[0].get_offsets()) == 256  # every token is a key
+    assert [len(c.get_offsets()) for c in axes[1].collections] == [16, 16]  # each query's window
+    ref, moved = axes[3].collections[0].get_offsets(), axes[3].collections[1].get_offsets()
+    assert len(ref) == len(moved) == 16 and not np.allclose(ref, moved)  # one shared, moved key grid
+    centre = np.array([11.0, 5.5])  # the toy object: the DAT keys move towards it
+    assert (np.linalg.norm(moved - centre, axis=1) < np.linalg.norm(ref - centre, axis=1)).mean() > 0.8
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "query on the object" in names and "sampled (moved) key" in names
+    assert "toy 16 x 16 token map" in fig._suptitle.get_text()
+
+
+def test_table_lookups_mark_the_reads_and_slide_a_key():
+    from dat_edu.plots import plot_table_lookups
+    from dat_edu.position_bias import deformable_position_bias
+    from dat_edu.sampling import reference_grid
+
+    H = W = 4
+    table = torch.arange(7 * 7, dtype=torch.float32).view(7, 7)  # entry value = 7 * row + column
+    q_grid = reference_grid(H, W)
+    pos = torch.tensor([[0.1, -0.3], [0.5, 0.5]])
+    fig = plot_table_lookups(table, q_grid, pos, query=(1, 2))
+    ax0, ax1 = fig.axes[:2]  # then the colour bar
+    where = ax0.lines[1].get_xydata()  # (column, row) of the lookups
+    expect = (0.5 * (q_grid[1, 2] - pos) + 1) * (H - 1)
+    np.testing.assert_allclose(where, expect.flip(-1).numpy(), atol=1e-6)
+    assert len(ax0.lines[0].get_xydata()) == 49  # one dot per table entry
+    bilinear, nearest = ax1.lines[0].get_ydata(), ax1.lines[1].get_ydata()
+    # the slide: a key on the query's row at every x, read by the library; on this table (one step per
+    # column) bilinear and nearest-entry reads differ by at most half a column
+    x = ax1.lines[0].get_xdata()
+    keys = torch.stack([q_grid[1, 2, 0].expand(len(x)), torch.linspace(-1, 1, len(x))], -1).view(1, 1, 1, -1, 2)
+    np.testing.assert_allclose(bilinear, deformable_position_bias(table[None], q_grid, keys)[0, 0, 1 * W + 2].numpy(), atol=1e-5)
+    assert np.abs(bilinear - nearest).max() <= 0.5 + 1e-5
+    assert ax1.get_xlabel().startswith("key x") and ax1.get_ylabel() == "bias" and ax1.get_legend()
+    assert ax0.get_title() and ax0.get_legend()
+
+
+def test_bias_maps_one_panel_per_map():
+    from dat_edu.plots import plot_bias_maps
+
+    maps = {"a": torch.zeros(9, 9), "b": torch.ones(9, 9)}
+    fig = plot_bias_maps(maps, query=(1, 2), size=(3, 4), extent=(-0.5, 3.5, 2.5, -0.5))
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["a", "b"]
+    for ax in panels:
+        assert ax.get_xlabel() == "key x (pixels)" and ax.get_ylabel() == "key y (pixels)" and ax.get_legend()
+        assert len(ax.lines[0].get_xydata()) == 12  # the 3 x 4 pixel centres
+        np.testing.assert_allclose(ax.lines[1].get_xydata(), [[2, 1]])  # the query, drawn at (x, y)
+    assert len(fig.axes) == 4  # two colour bars
+
+
+def test_sampling_points_near_the_object_only():
+    data = load_dataset("shapes", train_size=8, test_size=8)
+    model = PointsStandIn()
+    full = plot_sampling_points(model, data.test, max_images=2, groups=[0])
+    near = plot_sampling_points(model, data.test, max_images=2, groups=[0], radius=0.6)
+    for i in range(2):
+        refs = near.axes[i].collections[0].get_offsets()
+        assert 0 < len(refs) < len(full.axes[i].collections[0].get_offsets()) == 16
+        # the drawn references are exactly those within the radius of the object centre (normalized)
+        c = (torch.arange(4) + 0.5) / 4 * 2 - 1
+        grid = torch.stack(torch.meshgrid(c, c, indexing="ij"), -1).reshape(-1, 2)
+        inside = (grid - data.test.extra["centres_norm"][i]).norm(dim=-1) < 0.6
+        assert len(refs) == int(inside.sum())
+    assert "within 0.6 of the object centre" in near._suptitle.get_text()
+    with pytest.raises(ValueError, match="radius= needs the object centres"):
+        plot_sampling_points(model, torch.randn(2, 3, 32, 32), radius=0.5)

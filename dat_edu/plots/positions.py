@@ -73,6 +73,8 @@ def plot_sampling_points(
     classes: Sequence[str] | None = None,
     arrows: bool = True,
     boxes=None,
+    radius: float | None = None,
+    centres=None,
     title: str | None = None,
 ) -> plt.Figure:
     """Reference points (hollow circles) and learned sampling positions (red crosses) on images.
@@ -83,6 +85,9 @@ def plot_sampling_points(
     block: index into the model's per-block lists (default: the last deformable block).
     groups: which offset groups to draw (default: all; one colour per group).
     boxes: optional (B, 4) normalized (y0, x0, y1, x1) object boxes (shapes data) drawn as a frame.
+    radius: draw only the points whose reference point lies closer than ``radius`` (normalized
+    units) to the image's object centre, the points :func:`dat_edu.data.offset_alignment` averages
+    over; ``centres`` (B, 2) normalized (y, x), from the DataSplit's ``centres_norm`` by default.
     Arrows go from each reference point to its sampling position.
     """
     if isinstance(images, DataSplit):
@@ -93,6 +98,8 @@ def plot_sampling_points(
         classes = classes or split.classes
         if boxes is None and "boxes_norm" in split.extra:
             boxes = split.extra["boxes_norm"][:max_images]
+        if centres is None and "centres_norm" in split.extra:
+            centres = split.extra["centres_norm"][:max_images]
     if images.ndim != 4:
         raise ValueError(f"images must be a (B, C, H, W) batch, got {tuple(images.shape)}")
     images = images[:max_images]
@@ -104,6 +111,8 @@ def plot_sampling_points(
     pos, ref = pos_list[which], ref_list[which]  # (B, g, Hk, Wk, 2), (y, x)
     if pos.ndim != 5 or pos.shape[-1] != 2:
         raise ValueError(f"positions must be (B, g, Hk, Wk, 2), got {tuple(pos.shape)}")
+    if radius is not None and centres is None:
+        raise ValueError("radius= needs the object centres: pass centres= (B, 2) or a shapes DataSplit")
     H, W = show.shape[1:3]
     if len(maps) == len(blocks):  # hooks saw every deformable call: exact feature-map mapping
         hf, wf, ac = maps[which]
@@ -122,7 +131,11 @@ def plot_sampling_points(
         ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None,
                   extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest")
         for gi, g in enumerate(g_all):
-            (ry, rx), (py, px) = to_pixels(ref[i, g]).T, to_pixels(pos[i, g]).T
+            r_i, p_i = ref[i, g].reshape(-1, 2), pos[i, g].reshape(-1, 2)
+            if radius is not None:  # only the points near the object
+                near = (r_i - torch.as_tensor(centres)[i].to(r_i)).norm(dim=-1) < radius
+                r_i, p_i = r_i[near], p_i[near]
+            (ry, rx), (py, px) = to_pixels(r_i).T, to_pixels(p_i).T
             ax.scatter(rx, ry, s=28, facecolors="none", edgecolors="cyan", linewidths=1.0,
                        label="reference points" if gi == 0 else None, zorder=3)
             ax.scatter(px, py, s=30, marker="x", color=colors[gi], linewidths=1.4,
@@ -149,6 +162,7 @@ def plot_sampling_points(
     ncol = min(len(names_), 3)
     rows = -(-len(names_) // ncol)
     fig.legend(handles_, names_, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
-    fig.suptitle(title or f"Deformable block {blocks[which]}: references (o) and sampling positions (x)")
+    near_text = "" if radius is None else f", points within {radius:g} of the object centre"
+    fig.suptitle(title or f"Deformable block {blocks[which]}: references (o) and sampling positions (x){near_text}")
     fig.tight_layout(rect=(0, 0.03 + 0.055 * rows, 1, 1))
     return fig
