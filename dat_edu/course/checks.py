@@ -50,13 +50,9 @@ This module imports neither torch nor numpy at import time (kernels start fast).
 """
 from __future__ import annotations
 
-import dis
-import importlib
 import re
-import sys
-import types
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 __all__ = [
     "ExerciseCheckFailed",
@@ -67,6 +63,7 @@ __all__ = [
     "check_close",
     "check_not_implemented",
     "forbid_calls",
+    "record_calls",
     "passed",
 ]
 
@@ -112,7 +109,7 @@ class Part:
             raise ExerciseCheckFailed(NOT_DONE.format(n=self.number)) from None
         if isinstance(exc, Exception):
             raise self.fail(
-                f"your code raised {type(exc).__name__}: {_one_line(exc)}"
+                f"your code raised {type(exc).__name__}: {one_line(exc)}"
                 " (see the traceback above this message)"
             ) from exc
         return False  # KeyboardInterrupt, SystemExit: let them through
@@ -147,8 +144,9 @@ def _resolve(p: "Part | tuple | str | None") -> Part:
     raise TypeError(f"part must be a Part, an (N, name) tuple or None, got {type(p).__name__}")
 
 
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split())
+def one_line(text: object, limit: int = 200) -> str:
+    """``text`` (an exception or any object) on one line, at most ``limit`` characters."""
+    text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -164,7 +162,7 @@ def check(p: "Part | tuple | None", condition: Any, message: str) -> None:
     try:
         ok = bool(condition)
     except Exception as exc:  # e.g. bool() of a multi-element tensor
-        raise resolved.fail(f"{message} (the check could not be evaluated: {_one_line(exc)})") from None
+        raise resolved.fail(f"{message} (the check could not be evaluated: {one_line(exc)})") from None
     if not ok:
         raise resolved.fail(message)
 
@@ -259,151 +257,5 @@ def check_not_implemented(fn: Callable, part: "Part | tuple | None" = None, *arg
         raise ExerciseCheckFailed(NOT_DONE.format(n=p.number)) from None
 
 
-# ---- forbid_calls -----------------------------------------------------------------
-
-_ALIASES = {"F": "torch.nn.functional", "nn": "torch.nn", "np": "numpy"}
-# Extra entry points that do the same work as a forbidden function.
-_EQUIVALENTS = {
-    "torch.nn.functional.grid_sample": ["torch.grid_sampler", "torch.grid_sampler_2d"],
-    "torch.nn.functional.conv2d": ["torch.conv2d"],
-    "torch.nn.functional.interpolate": ["torch._C._nn.upsample_bilinear2d"],
-    "torch.nn.functional.scaled_dot_product_attention": [],
-}
-
-
-def _expand_name(name: str) -> str:
-    head, _, rest = name.partition(".")
-    return f"{_ALIASES[head]}.{rest}" if head in _ALIASES and rest else name
-
-
-def _lookup(dotted: str) -> tuple[Any, str, Any] | None:
-    """Return (owner, attribute, object) for a dotted name, or None if it does not exist."""
-    parts = dotted.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        try:
-            owner: Any = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        try:
-            for attr in parts[i:-1]:
-                owner = getattr(owner, attr)
-            return owner, parts[-1], getattr(owner, parts[-1])
-        except AttributeError:
-            return None
-    return None
-
-
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def _functions_of(fn: Any) -> list[types.FunctionType]:
-    """The plain Python functions behind ``fn`` (a function, method, module or callable object)."""
-    out = []
-    if isinstance(fn, (types.FunctionType, types.MethodType)):
-        out.append(getattr(fn, "__func__", fn))
-    else:
-        for attr in ("forward", "__call__"):
-            f = getattr(type(fn), attr, None)
-            if isinstance(f, types.FunctionType):
-                out.append(f)
-                break
-    return out
-
-
-_INHERITED = object()  # marker: the patched class inherited the attribute
-
-
-def forbid_calls(
-    fn: Callable,
-    *names: str,
-    args: tuple = (),
-    kwargs: dict | None = None,
-    part: "Part | tuple | None" = None,
-) -> Any:
-    """Prove that ``fn`` does not use the functions ``names`` (e.g. ``"F.grid_sample"``).
-
-    1. Static: the names used in ``fn``'s bytecode (nested functions included)
-       must not include the forbidden function names.
-    2. Dynamic: ``fn(*args, **kwargs)`` runs with each forbidden function (and
-       equivalent entry points such as ``torch.grid_sampler``, plus any global
-       of ``fn`` bound to them) replaced by a recorder; any call fails the check.
-    Returns the result of the call (``None`` if ``args``/``kwargs`` are not given
-    and ``fn`` was not called).
-    """
-    __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
-    p = _resolve(part)
-    if not names:
-        raise ValueError("forbid_calls needs at least one name, e.g. 'F.grid_sample'")
-    targets: dict[str, tuple[Any, str, Any]] = {}
-    for name in names:
-        full = _expand_name(name)
-        for dotted in [full, *_EQUIVALENTS.get(full, [])]:
-            found = _lookup(dotted)
-            if found is not None:
-                targets[dotted] = found
-        if full not in targets:
-            raise ValueError(f"forbid_calls: cannot find {name!r} (looked for {full!r})")
-    pretty = {dotted: dotted for dotted in targets}
-
-    # 1. static check on the learner's own code
-    leaves = {dotted.rsplit(".", 1)[1] for dotted in targets}
-    for f in _functions_of(fn):
-        used = _code_names(f.__code__) & leaves
-        if used:
-            leaf = sorted(used)[0]
-            raise p.fail(
-                f"`{getattr(f, '__name__', 'your function')}` refers to `{leaf}`, which this part asks you not to use"
-            )
-
-    if not args and not kwargs:
-        return None
-
-    # 2. dynamic check: patch module attributes and globals bound to the originals
-    calls: list[str] = []
-    originals: dict[int, str] = {}
-    for dotted, (_, _, obj) in targets.items():
-        originals.setdefault(id(obj), dotted)  # F.conv2d is torch.conv2d: name it as asked
-
-    def recorder(dotted: str) -> Callable:
-        def _forbidden(*a: Any, **k: Any) -> Any:
-            calls.append(dotted)
-            raise ExerciseCheckFailed(f"{p}: your code called `{pretty[dotted]}`, which this part asks you not to use")
-
-        return _forbidden
-
-    # (namespace or owner, attr, original); original is _INHERITED when the owner (a class such as
-    # torch.Tensor) did not define the attribute itself: then the patch is deleted, not copied in.
-    patches: list[tuple[Any, str, Any]] = []
-    try:
-        for dotted, (owner, attr, obj) in targets.items():
-            own = isinstance(owner, type) and attr not in vars(owner)
-            patches.append((owner, attr, _INHERITED if own else obj))
-            setattr(owner, attr, recorder(originals[id(obj)]))
-        for f in _functions_of(fn):
-            g = f.__globals__
-            for key, value in list(g.items()):
-                if id(value) in originals and not isinstance(value, types.ModuleType):
-                    patches.append((g, key, value))
-                    g[key] = recorder(originals[id(value)])
-        try:
-            result = fn(*args, **(kwargs or {}))
-        except ExerciseCheckFailed:
-            if calls:
-                raise p.fail(f"your code called `{pretty[calls[0]]}`, which this part asks you not to use") from None
-            raise
-    finally:
-        for owner, attr, obj in reversed(patches):
-            if isinstance(owner, dict):
-                owner[attr] = obj
-            elif obj is _INHERITED:
-                delattr(owner, attr)
-            else:
-                setattr(owner, attr, obj)
-    if calls:  # the learner's code caught our exception
-        raise p.fail(f"your code called `{pretty[calls[0]]}`, which this part asks you not to use")
-    return result
+# forbid_calls and record_calls live in dat_edu.course.forbid (they need the interception machinery).
+from dat_edu.course.forbid import forbid_calls, record_calls  # noqa: E402

@@ -81,6 +81,7 @@ from pathlib import Path
 import nbformat
 
 from dat_edu.course import provenance
+from dat_edu.course.scan import gradable_problem
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -125,7 +126,8 @@ def _where(nb_name: str, index: int, cell) -> str:
     return f"{nb_name}: cell {index}" + (f" (id {cid})" if cid else "")
 
 
-def _source(cell) -> str:
+def cell_source(cell) -> str:
+    """A cell's source as one string (notebooks may store it as a list of lines)."""
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
 
@@ -285,11 +287,12 @@ def exercise_id(path: Path) -> str:
     return Path(path).stem
 
 
-def _headings(nb) -> list[str]:
+def headings(nb) -> list[str]:
+    """The notebook's markdown headings, lower-cased (used to recognise renamed submissions)."""
     out = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for line in _source(cell).splitlines():
+            for line in cell_source(cell).splitlines():
                 if re.match(r"^#{1,6}\s", line):
                     out.append(re.sub(r"\s+", " ", line.lstrip("#").strip().lower()))
     return out
@@ -303,9 +306,10 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
     nb = copy.deepcopy(solution)
     spec = ExerciseSpec(exercise=name, path=Path(name))
     learner_names: set[str] = set()  # top-level names bound by cells with a solution region so far
+    code_so_far: list[str] = []  # sources of the code cells before this one (for the gradability rules)
     for index, cell in enumerate(nb.cells):
         where = _where(name, index, cell)
-        src = _source(cell)
+        src = cell_source(cell)
         parts = check_tags(cell)
         if len(parts) > 1:
             raise MarkupError(f"{where}: a cell can check only one part, it has tags {parts}")
@@ -333,6 +337,9 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
             if not isinstance(points, (int, float)) or isinstance(points, bool) or points < 0:
                 raise MarkupError(f"{where}: metadata dat_edu.points must be a number >= 0, got {points!r}")
             uses = _check_uses(where, n, meta, src, learner_names)
+            problem = gradable_problem(src, uses, code_so_far)
+            if problem:
+                raise MarkupError(f"{where}: {problem}")
             spec.parts[n] = PartSpec(n, meta.get("name") or _part_name(src, n), points, cell.get("id"), src, new, uses)
         elif cell.cell_type == "code" and n_sol:
             learner_names |= _learner_defined_names(src)
@@ -340,6 +347,8 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
             err = _python_parses(new)
             if err:
                 raise MarkupError(f"{where}: the exercise version of this cell does not parse: {err}")
+        if cell.cell_type == "code":
+            code_so_far.append(src)
         cell.source = new
         meta = {k: cell.metadata[k] for k in KEEP_CELL_METADATA if k in cell.metadata}
         if parts:
@@ -361,7 +370,7 @@ def make_exercise(solution, name: str) -> tuple[nbformat.NotebookNode, ExerciseS
         meta["kernelspec"] = old_meta["kernelspec"]
     meta["language_info"] = {"name": (old_meta.get("language_info") or {}).get("name", "python")}
     nb.metadata = nbformat.from_dict(meta)
-    spec.headings = _headings(solution)
+    spec.headings = headings(solution)
     return nb, spec
 
 

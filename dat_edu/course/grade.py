@@ -1,519 +1,243 @@
-"""Grade a folder of exercise submissions into a CSV gradebook.
+"""Grade a folder of exercise submissions into a gradebook; learners' code never decides a grade.
 
 Usage::
 
     python -m dat_edu.course.grade SUBMISSIONS_DIR --solutions solutions --out gradebook.csv \\
-        [--summary summary.md] [--cell-timeout 60] [--notebook-timeout 600] [--jobs 1]
+        [--summary gradebook.md] [--review DIR | --no-review] [--jobs 2] [--cell-timeout 60] \\
+        [--notebook-timeout 600] [--memory-limit 4096] [--no-sandbox]
 
-Layout: ``SUBMISSIONS_DIR/<learner>/<any name>.ipynb`` (sub-folders allowed,
-``.ipynb_checkpoints`` ignored). A submission is matched to its exercise by
-notebook metadata ``dat_edu.exercise`` (written by the generator), else by a
-fuzzy file name (``03 bilinear (1).ipynb`` -> ``03_bilinear``), else by its
-markdown headings. Learners may add, split or reorder cells.
+Layout: ``SUBMISSIONS_DIR/<learner>/<any name>.ipynb`` (sub-folders allowed, hidden folders and
+``.ipynb_checkpoints`` ignored, symbolic links refused). Notebooks are matched to exercises as
+:mod:`dat_edu.course.match` says; learners may rename files and add, split or reorder cells.
 
-Grading (see :mod:`dat_edu.course.exercises` for how solutions are marked up):
+Each notebook is graded by its own judge process (:mod:`dat_edu.course.judge`), which runs the
+learner's code in a bubblewrap sandbox (:mod:`dat_edu.course.sandbox`) and the solution's checks,
+hidden tests included, in its own process. A part scores its points iff its check passes; the
+message is the check's own ("Part 2 (offsets): ...") or says what went wrong, and ``flags`` lists
+what an instructor should look at (a re-inserted check cell, code that could evade a "do not use"
+rule). Without bubblewrap the grader refuses to run, unless ``--no-sandbox`` (then the
+gradebook says so in its first row).
 
-* A part is the check cell tagged ``check:partN`` in the solution, worth its
-  ``dat_edu.points`` (default 1). In the submission the check cell is found
-  by the same tag, else by identical source; if neither exists the part gets 0
-  with "check cell for part N is missing".
-* The submission is executed in a temporary copy of the learner's folder
-  (submissions are only read, never written) in a fresh kernel, top to bottom,
-  continuing after errors, with a per-cell timeout (the cell is interrupted)
-  and a per-notebook time limit. Each check cell's source is replaced by the
-  solution's full check cell (visible checks + hidden tests), so edited check
-  cells cannot change the result and hidden tests run right where the
-  learner's check ran.
-* A part scores its points iff that cell finished without an error; the
-  message is the check's own ("Part 2 (offsets): ...") or says what went
-  wrong (timeout, kernel died, earlier cell's error), one line per part.
-* Broken notebooks (invalid JSON, syntax errors, infinite loops, missing
-  imports, kernel crashes) give 0 for the affected parts with a clear message.
+Output: CSV with columns ``learner, exercise, part, points, max_points, message, flags,
+notebook``, written atomically; the first row (empty learner) describes the run: the sandbox, and
+whether ``solutions/`` or the ``dat_edu`` package changed while grading (they are hashed before and
+after). Optional markdown summary; the executed notebooks with per-part outcomes go to a review
+folder next to the gradebook. Exit status 0 when grading ran (whatever the learners scored); 2 for
+bad usage, broken solutions or a missing sandbox; 3 if the solutions or the library changed.
 
 How to mark up a solution notebook: see :mod:`dat_edu.course.exercises`.
-
-Output: CSV with columns ``learner, exercise, part, points, max_points,
-message`` (one row per learner x exercise x part, plus rows for unmatched
-notebooks); optional markdown summary with a per-learner table and totals.
-Exit status 0 even when submissions fail; 2 for bad usage or broken solutions.
-Kernels get ``DAT_EDU_GRADING=1`` in their environment (``DAT_EDU_FAST`` is
-passed through if set).
 """
 from __future__ import annotations
 
 import argparse
-import copy
-import csv
-import difflib
+import ast
+import hashlib
 import json
 import os
-import re
-import shutil
+import select
 import signal
-import stat
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import nbformat
+from dat_edu.course import match, sandbox
+from dat_edu.course.forkserver import ForkServer
+from dat_edu.course.checks import one_line
+from dat_edu.course.exercises import ExerciseSpec, MarkupError, load_spec, notebook_bytes, read_notebook, solution_notebooks, write_atomic
+from dat_edu.course.gradebook import Row, num, write
 
-from dat_edu.course.exercises import ExerciseSpec, MarkupError, _headings, _source, check_tags, load_spec, solution_notebooks
-
-COLUMNS = ["learner", "exercise", "part", "points", "max_points", "message"]
-PASSED = "passed"
-_DROP_TAGS = {"raises-exception", "skip-execution", "nbval-skip"}
-
-
-@dataclass
-class Row:
-    learner: str
-    exercise: str
-    part: int | str
-    points: float
-    max_points: float
-    message: str
-
-    def as_csv(self) -> list[str]:
-        return [self.learner, self.exercise, str(self.part), _num(self.points), _num(self.max_points), self.message]
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _clean(evalue: str) -> str:
-    """Drop ipykernel's temporary file names: "(676827692.py, line 1)" -> "(line 1)"."""
-    return re.sub(r"\(\d+\.py, (line \d+)\)", r"(\1)", evalue)
-
-
-def _cell_label(source: str) -> str:
-    for line in source.splitlines():
-        if line.strip() and not line.strip().startswith("#"):
-            return "`" + _short(line.strip(), 40) + "`"
-    return "`" + _short(source.strip(), 40) + "`" if source.strip() else "(empty cell)"
-
-
-# ---------------------------------------------------------------- matching --------
-
-def _norm_stem(stem: str) -> str:
-    s = stem.lower()
-    s = re.sub(r"[-_ ]*copy\d*$", "", s)
-    s = re.sub(r"\s*\(\d+\)$", "", s)
-    s = re.sub(r"[^a-z0-9]+", " ", s)
-    return s.strip()
-
-
-def _leading_number(stem: str) -> int | None:
-    m = re.match(r"\s*(\d+)", stem)
-    return int(m.group(1)) if m else None
-
-
-def _read_json(path: Path) -> tuple[dict | None, str | None]:
-    """(notebook dict, None) or (None, error message)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, f"notebook could not be read: {exc.strerror or exc}"
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return None, "notebook is not valid JSON (not UTF-8 text); cannot grade it: re-save it from JupyterLab"
-    except json.JSONDecodeError as exc:
-        return None, f"notebook is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); cannot grade it: re-save it from JupyterLab"
-    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
-        return None, "file is JSON but not a Jupyter notebook (no cells); cannot grade it"
-    return data, None
-
-
-def match_score(path: Path, data: dict | None, spec: ExerciseSpec) -> float:
-    """How well a submitted notebook matches an exercise (0 = not at all)."""
-    if data is not None:
-        meta = (data.get("metadata") or {}).get("dat_edu") or {}
-        if isinstance(meta, dict) and meta.get("exercise") == spec.exercise:
-            return 10.0
-    stem, target = _norm_stem(path.stem), _norm_stem(spec.exercise)
-    if stem == target:
-        return 5.0
-    score = 0.0
-    n, m = _leading_number(stem), _leading_number(target)
-    ratio = difflib.SequenceMatcher(None, stem, target).ratio()
-    if n is not None and n == m:
-        score = 3.0 + ratio
-    elif ratio >= 0.6 and (n is None or m is None):
-        score = 2.0 + ratio
-    if score == 0.0 and data is not None and spec.headings:
-        try:
-            heads = set(_headings(nbformat.from_dict(data)))
-        except Exception:
-            heads = set()
-        mine = set(spec.headings)
-        overlap = len(heads & mine) / max(1, len(heads | mine))
-        if overlap >= 0.5:
-            score = 1.0 + overlap
-    return score
-
-
-def match_submissions(paths: list[Path], specs: list[ExerciseSpec]) -> tuple[dict[str, Path], list[str]]:
-    """Assign notebooks to exercises. Returns ({exercise: path}, notes about the rest)."""
-    notes: list[str] = []
-    candidates: list[tuple[float, str, str]] = []  # (score, path, exercise)
-    for path in paths:
-        data, _ = _read_json(path)
-        for spec in specs:
-            s = match_score(path, data, spec)
-            if s > 0:
-                candidates.append((s, str(path), spec.exercise))
-    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-    chosen: dict[str, Path] = {}
-    used: set[str] = set()
-    for score, path, ex in candidates:
-        if ex in chosen or path in used:
-            continue
-        chosen[ex] = Path(path)
-        used.add(path)
-    for path in paths:
-        if str(path) not in used:
-            others = [c for c in candidates if c[1] == str(path)]
-            if others:
-                notes.append(f"{path.name}: also looks like {others[0][2]}, which is graded from {chosen[others[0][2]].name}; ignored")
-            else:
-                notes.append(f"{path.name}: could not be matched to any exercise; ignored")
-    return chosen, notes
-
-
-def learner_notebooks(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*.ipynb")
-        if ".ipynb_checkpoints" not in p.parts and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-
-
-# ---------------------------------------------------------------- execution -------
-
-@dataclass
-class CellResult:
-    status: str  # "ok", "error", "timeout", "dead", "not run"
-    ename: str = ""
-    evalue: str = ""
+_PRELOAD = ["torch", "numpy", "einops", "IPython.core.interactiveshell", "nbformat", "torch._dynamo",
+            "dat_edu.course.judge", "dat_edu.course.review"]
 
 
 @dataclass
-class _Run:
-    results: dict[int, CellResult] = field(default_factory=dict)
-    stopped: str = ""  # why the run stopped early
+class Options:
+    cell_timeout: float = 60
+    notebook_timeout: float = 600
+    jobs: int = 1
+    sandboxed: bool = True
+    limits: sandbox.Limits = field(default_factory=sandbox.Limits)
+    review_dir: Path | None = None
+    log: object = None
 
 
-def _kill_kernel(client) -> None:
+@dataclass
+class Result:
+    rows: list[Row]
+    notes: list[str]
+    sandbox: str
+    changed: list[str]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (caches and checkpoints left out)."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in ("__pycache__", ".ipynb_checkpoints")]
+        for name in files:
+            if not name.endswith((".pyc", ".pyo")):
+                p = Path(dirpath) / name
+                out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _changes(before: dict[str, str], after: dict[str, str], where: str) -> list[str]:
+    return [f"{where}/{k}" for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+
+
+def _solution_imports(specs: list[ExerciseSpec]) -> list[str]:
+    mods = set()
+    for spec in specs:
+        for cell in read_notebook(spec.path).cells:
+            try:
+                tree = ast.parse(cell.source) if cell.cell_type == "code" else None
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree) if tree else []:
+                if isinstance(node, ast.Import):
+                    mods |= {a.name for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    mods.add(node.module)
+    return sorted(mods)
+
+
+def _judge(server: ForkServer, task: dict, spec: ExerciseSpec) -> tuple[dict[int, dict], dict | None, str]:
+    """Run one judge process; (rows by part, review notebook, error)."""
+    from dat_edu.course.judge import STARTUP_S
+
+    pid, fd = server.start(task)
+    rows, review, error, buf, total = {}, None, "", b"", 0
+    deadline = time.monotonic() + task["notebook_timeout"] + STARTUP_S + 60
+    finished = False
     try:
-        proc = client.km.provisioner.process  # LocalProvisioner's Popen
-        os.killpg(proc.pid, signal.SIGKILL)  # the kernel runs in its own session
-    except Exception:
-        try:
-            client.km.provisioner.process.kill()
-        except Exception:
-            pass
-
-
-def execute_cells(nb, cwd: Path, cell_timeout: float, notebook_timeout: float) -> _Run:
-    """Run every code cell of ``nb`` in a fresh kernel, continuing after errors."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    from dat_edu.course.execute import CurrentEnvKernelManager, kernel_env
-
-    run = _Run()
-    replies: dict[int, dict] = {}
-    client = NotebookClient(
-        nb,
-        kernel_manager_class=CurrentEnvKernelManager,
-        timeout=int(max(1, cell_timeout)),
-        allow_errors=True,
-        interrupt_on_timeout=True,
-        error_on_timeout={"ename": "CellTimeoutError", "evalue": "timeout", "traceback": []},
-        record_timing=False,
-        store_widget_state=False,
-        shutdown_kernel="immediate",
-        skip_cells_with_tag="dat-edu-grader-never-skips",
-        iopub_timeout=4,
-        on_cell_executed=lambda **kw: replies.__setitem__(kw["cell_index"], kw["execute_reply"]),
-    )
-    deadline = time.monotonic() + notebook_timeout
-    watchdog = threading.Timer(notebook_timeout + 30, _kill_kernel, args=(client,))
-    watchdog.daemon = True
-    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    try:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}  # learners' C-level prints
-        with client.setup_kernel(cwd=str(cwd), env=kernel_env({"DAT_EDU_GRADING": "1"}), **quiet):
-            watchdog.start()
-            for pos, index in enumerate(code_cells):
-                cell = nb.cells[index]
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    run.stopped = f"the notebook time limit of {_num(notebook_timeout)} s was reached"
-                    break
-                limit = min(cell_timeout, remaining)
-                client.timeout = max(1, int(limit + 0.999))
+        while not finished:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                error = "the judge did not finish in time"
+                break
+            chunk = os.read(fd, 1 << 20)
+            total += len(chunk)
+            if not chunk or total > 256 << 20:
+                error = error or "the judge process ended unexpectedly"
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
                 try:
-                    client.execute_cell(cell, index)
-                except DeadKernelError:
-                    if time.monotonic() >= deadline:
-                        run.results[index] = CellResult("timeout", "notebook", "")
-                        run.stopped = f"the notebook time limit of {_num(notebook_timeout)} s was reached"
-                    else:
-                        run.results[index] = CellResult("dead")
-                        run.stopped = f"the Python kernel died while running {_cell_label(cell.source)} (a crash, out of memory, or exit)"
-                    break
-                except CellTimeoutError:
-                    run.results[index] = CellResult("timeout", "cell", _num(client.timeout))
+                    msg = json.loads(line)
+                except ValueError:
                     continue
-                reply = replies.get(index, {}).get("content", {})
-                if reply.get("status", "ok") == "ok":
-                    run.results[index] = CellResult("ok")
-                elif reply.get("ename") == "CellTimeoutError":
-                    why = "notebook" if limit < cell_timeout else "cell"
-                    run.results[index] = CellResult("timeout", why, _num(client.timeout))
-                else:
-                    run.results[index] = CellResult("error", str(reply.get("ename", "Error")), _clean(str(reply.get("evalue", ""))))
-                cell.outputs = []  # keep memory small; replies carry what we need
-                if run.results[index].status == "timeout" and run.results[index].ename == "notebook":
-                    run.stopped = f"the notebook time limit of {_num(notebook_timeout)} s was reached"
-                    break
-    except Exception as exc:  # kernel failed to start, zmq trouble, ...
-        if not run.stopped:
-            run.stopped = f"the notebook could not be run: {type(exc).__name__}: {_short(exc, 150)}"
+                if "row" in msg and msg["row"].get("part") in spec.parts:
+                    rows[msg["row"]["part"]] = msg["row"]
+                elif "review" in msg:
+                    review = msg["review"]
+                elif "error" in msg:
+                    error = str(msg["error"])
+                elif msg.get("done"):
+                    finished = True
     finally:
-        watchdog.cancel()
-    for index in code_cells:
-        run.results.setdefault(index, CellResult("not run"))
-    return run
+        os.close(fd)
+        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            try:
+                target()  # a finished judge is gone already; a stuck one ends here with its sandbox
+            except (ProcessLookupError, PermissionError):
+                pass
+    return rows, review, error
 
 
-# ---------------------------------------------------------------- grading ---------
-
-def _find_check_cells(nb, spec: ExerciseSpec) -> dict[int, int]:
-    """part number -> index of the learner's check cell (by tag, else by identical source)."""
-    found: dict[int, int] = {}
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        for n in check_tags(cell):
-            if n in spec.parts and n not in found:
-                found[n] = index
-    taken = set(found.values())
-    for n, p in spec.parts.items():
-        if n in found:
-            continue
-        for index, cell in enumerate(nb.cells):
-            if index not in taken and cell.cell_type == "code" and _source(cell).strip() == p.exercise_source.strip():
-                found[n] = index
-                taken.add(index)
-                break
-    return found
-
-
-def _copy_folder(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "*.ipynb"), copy_function=shutil.copyfile, symlinks=True)
-    for root, dirs, files in os.walk(dst):
-        for name in dirs + files:
-            p = os.path.join(root, name)
-            if not os.path.islink(p):
-                os.chmod(p, os.stat(p).st_mode | stat.S_IWUSR | stat.S_IRUSR | (stat.S_IXUSR if name in dirs else 0))
-
-
-def grade_notebook(
-    learner: str,
-    path: Path,
-    spec: ExerciseSpec,
-    root: Path,
-    cell_timeout: float = 60,
-    notebook_timeout: float = 600,
-) -> list[Row]:
-    """Grade one submitted notebook against ``spec``; never raises, never writes ``path``."""
-    parts = sorted(spec.parts.values(), key=lambda p: p.number)
-
-    def all_parts(message: str) -> list[Row]:
-        return [Row(learner, spec.exercise, p.number, 0, p.points, f"Part {p.number} ({p.name}): {message}") for p in parts]
-
-    data, error = _read_json(path)
-    if error:
-        return all_parts(f"{path.name}: {error}")
-    try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
-    except Exception as exc:
-        return all_parts(f"{path.name}: not a readable notebook ({type(exc).__name__}: {_short(exc, 120)})")
-    for cell in nb.cells:
-        if cell.get("cell_type") == "code":
-            if isinstance(cell.get("source"), list):
-                cell.source = "".join(cell.source)
-            cell.outputs = []
-            tags = [t for t in cell.get("metadata", {}).get("tags", []) or [] if t not in _DROP_TAGS]
-            cell.metadata["tags"] = tags
-    found = _find_check_cells(nb, spec)
-    for n, index in found.items():
-        nb.cells[index].source = spec.parts[n].full_source
-    cwd_rel = path.parent.relative_to(root) if path.is_relative_to(root) else Path(".")
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="dat_edu_grade_") as tmp:
-        work = Path(tmp) / "work"
+def _grade_one(server: ForkServer, task: dict, spec: ExerciseSpec, options: Options) -> list[Row]:
+    rows, review, error = _judge(server, task, spec)
+    out = []
+    for n in sorted(spec.parts):
+        p, r = spec.parts[n], rows.get(n)
+        if r is None:
+            r = {"points": 0, "message": f"Part {n} ({p.name}): grader error: {error or 'no result'}", "flags": []}
+        out.append(Row(task["learner"], spec.exercise, n, float(r["points"]), p.points, r["message"], r.get("flags", []), task["notebook"]))
+    if review is not None and options.review_dir is not None:
+        folder = options.review_dir / task["learner"]
+        folder.mkdir(parents=True, exist_ok=True)
         try:
-            _copy_folder(root, work)
-        except Exception:
-            work.mkdir(exist_ok=True)
-        cwd = work / cwd_rel
-        cwd.mkdir(parents=True, exist_ok=True)
-        run = execute_cells(nb, cwd, cell_timeout, notebook_timeout) if found else _Run()
-    code_order = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    for p in parts:
-        label = f"Part {p.number} ({p.name})"
-        if p.number not in found:
-            rows.append(Row(learner, spec.exercise, p.number, 0, p.points, f"check cell for part {p.number} is missing"))
-            continue
-        index = found[p.number]
-        res = run.results.get(index, CellResult("not run"))
-        if res.status == "ok":
-            rows.append(Row(learner, spec.exercise, p.number, p.points, p.points, PASSED))
-            continue
-        if res.status == "error":
-            if res.ename == "ExerciseCheckFailed" and res.evalue.startswith(("Part ", "part ")):
-                msg = res.evalue.replace(" (see the traceback above this message)", "")
-            else:
-                msg = f"{label}: the check raised {res.ename}: {res.evalue}"
-        elif res.status == "timeout":
-            if res.ename == "notebook":
-                msg = f"{label}: not finished: {run.stopped or 'the notebook time limit was reached'}"
-            else:
-                msg = f"{label}: the check did not finish within {res.evalue} s and was interrupted"
-        elif res.status == "dead":
-            msg = f"{label}: the Python kernel died while running the check (a crash, out of memory, or exit)"
-        else:
-            msg = f"{label}: not graded because {run.stopped or 'the notebook did not run'}"
-        # point at the first earlier learner cell that failed: usually the real cause
-        for i in code_order:
-            if i >= index:
-                break
-            r = run.results.get(i)
-            if r and r.status in ("error", "timeout") and i not in found.values():
-                what = (
-                    f"did not finish within {r.evalue} s (an endless loop?)"
-                    if r.status == "timeout"
-                    else f"raised {r.ename}: {_short(r.evalue, 100)}"
-                )
-                msg += f" [first problem: earlier cell {_cell_label(nb.cells[i].source)} {what}]"
-                break
-        rows.append(Row(learner, spec.exercise, p.number, 0, p.points, _short(msg, 400)))
-    return rows
+            import nbformat
+
+            write_atomic(folder / f"{spec.exercise}.ipynb", notebook_bytes(nbformat.from_dict(review)))
+        except Exception as exc:  # a review copy must never cost a grade
+            out[0].flags.append(f"the review notebook could not be written ({one_line(exc, 100)})")
+    return out
 
 
-def grade(
-    submissions: Path,
-    solutions: Path,
-    cell_timeout: float = 60,
-    notebook_timeout: float = 600,
-    log=None,
-    jobs: int = 1,
-) -> tuple[list[Row], list[str]]:
-    """Grade every learner folder in ``submissions``. Returns (rows, notes).
+def grade(submissions: Path, solutions: Path, options: Options = Options()) -> Result:
+    """Grade every learner folder in ``submissions``."""
+    specs = [s for s in (load_spec(p) for p in solution_notebooks(solutions)) if s.parts]
+    if options.sandboxed:
+        desc = sandbox.self_test(options.limits)
+    else:
+        desc = "NO SANDBOX (--no-sandbox): the notebooks ran with the grader's permissions"
+    import dat_edu
 
-    ``jobs`` > 1 grades that many notebooks at once (one kernel each).
-    """
-    specs = [load_spec(p) for p in solution_notebooks(solutions)]
-    specs = [s for s in specs if s.parts]
+    library = Path(dat_edu.__file__).resolve().parent
+    before = (tree_digest(solutions), tree_digest(library))
     notes: list[str] = []
-    slots: list[list[Row] | tuple] = []  # rows, or a task to run: (learner, path, spec, folder)
+    slots: list = []  # rows, or (task, spec)
     for entry in sorted(Path(submissions).iterdir()):
         if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            slots.append([Row(entry.name, "?", "", 0, 0, "the learner's folder is a symbolic link; refused")])
             continue
         if not entry.is_dir():
             if entry.suffix == ".ipynb":
                 notes.append(f"{entry.name}: not inside a learner folder; ignored (use SUBMISSIONS/<learner>/{entry.name})")
             continue
         learner = entry.name
-        chosen, more = match_submissions(learner_notebooks(entry), specs)
-        notes += [f"{learner}: {n}" for n in more]
-        for n in more:
-            if "could not be matched" in n:
-                slots.append([Row(learner, "?", "", 0, 0, n)])
+        notebooks, links = match.learner_notebooks(entry)
+        found = match.match_submissions(notebooks, specs)
+        rel = lambda p: str(p.relative_to(entry))  # noqa: E731
+        for link in links:
+            slots.append([Row(learner, "?", "", 0, 0, f"{rel(link)} is a symbolic link; refused (submit the file itself)", notebook=rel(link))])
+        for path in found.unmatched:
+            slots.append([Row(learner, "?", "", 0, 0, f"{rel(path)}: could not be matched to any exercise; ignored", notebook=rel(path))])
+        for path, ex in found.duplicates:
+            slots.append([Row(learner, ex, "", 0, 0, f"{rel(path)} also looks like {ex}, which is graded from "
+                              f"{rel(found.chosen[ex])} ({match.RULE}); ignored", notebook=rel(path))])
         for spec in specs:
-            if spec.exercise in chosen:
-                slots.append((learner, chosen[spec.exercise], spec, entry))
-            else:
-                slots.append([
-                    Row(learner, spec.exercise, p.number, 0, p.points, "no notebook submitted for this exercise")
-                    for p in sorted(spec.parts.values(), key=lambda p: p.number)
-                ])
+            if spec.exercise not in found.chosen:
+                slots.append([Row(learner, spec.exercise, n, 0, spec.parts[n].points, "no notebook submitted for this exercise")
+                              for n in sorted(spec.parts)])
+                continue
+            path = found.chosen[spec.exercise]
+            slots.append(({"learner": learner, "path": str(path), "notebook": rel(path), "solution": str(spec.path),
+                           "cell_timeout": options.cell_timeout, "notebook_timeout": options.notebook_timeout,
+                           "limits": asdict(options.limits), "sandboxed": options.sandboxed,
+                           "review": options.review_dir is not None}, spec))
+    server = ForkServer(_PRELOAD + _solution_imports(specs)) if any(isinstance(s, tuple) for s in slots) else None
 
-    def run_task(task: tuple) -> list[Row]:
-        learner, path, spec, entry = task
-        if log:
-            log(f"grading {learner}/{path.relative_to(entry)} as {spec.exercise}")
+    def run(slot: tuple) -> list[Row]:
+        task, spec = slot
+        if options.log:
+            options.log(f"grading {task['learner']}/{task['notebook']} as {spec.exercise}")
         try:
-            return grade_notebook(learner, path, spec, entry, cell_timeout, notebook_timeout)
-        except Exception as exc:  # last line of defence: one bad notebook never stops the run
-            return [
-                Row(learner, spec.exercise, p.number, 0, p.points, f"grader error: {type(exc).__name__}: {_short(exc, 150)}")
-                for p in sorted(spec.parts.values(), key=lambda p: p.number)
-            ]
+            return _grade_one(server, task, spec, options)
+        except Exception as exc:  # last line of defence: one notebook never stops the run
+            return [Row(task["learner"], spec.exercise, n, 0, spec.parts[n].points, f"grader error: {type(exc).__name__}: "
+                        f"{one_line(exc, 150)}", notebook=task["notebook"]) for n in sorted(spec.parts)]
 
     tasks = [s for s in slots if isinstance(s, tuple)]
-    if jobs > 1 and len(tasks) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            done = dict(zip(map(id, tasks), pool.map(run_task, tasks)))
-    else:
-        done = {id(t): run_task(t) for t in tasks}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+            done = dict(zip(map(id, tasks), pool.map(run, tasks)))
+    finally:
+        if server is not None:
+            server.close()
     rows: list[Row] = []
     for s in slots:
         rows += done[id(s)] if isinstance(s, tuple) else s
-    return rows, notes
-
-
-def write_csv(rows: list[Row], out: Path) -> None:
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        for r in rows:
-            w.writerow(r.as_csv())
-
-
-def summary_markdown(rows: list[Row], notes: list[str]) -> str:
-    exercises = sorted({r.exercise for r in rows if r.exercise != "?"})
-    learners = sorted({r.learner for r in rows})
-    got: dict[tuple[str, str], list[float]] = {}
-    for r in rows:
-        if r.exercise == "?":
-            continue
-        acc = got.setdefault((r.learner, r.exercise), [0.0, 0.0])
-        acc[0] += r.points
-        acc[1] += r.max_points
-    lines = ["# Gradebook summary", "", f"{len(learners)} learners, {len(exercises)} exercises.", ""]
-    lines.append("| learner | " + " | ".join(exercises) + " | total |")
-    lines.append("|---" * (len(exercises) + 2) + "|")
-    for learner in learners:
-        cells, tot, mx = [], 0.0, 0.0
-        for ex in exercises:
-            a, b = got.get((learner, ex), [0.0, 0.0])
-            cells.append(f"{_num(a)}/{_num(b)}")
-            tot, mx = tot + a, mx + b
-        pct = f" ({100 * tot / mx:.0f}%)" if mx else ""
-        lines.append(f"| {learner} | " + " | ".join(cells) + f" | {_num(tot)}/{_num(mx)}{pct} |")
-    problems = [r for r in rows if r.message != PASSED]
-    if problems:
-        lines += ["", "## Parts not passed", ""]
-        lines += [f"- {r.learner}, {r.exercise}, part {r.part}: {r.message.replace('|', '/')}" for r in problems]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+    changed = _changes(before[0], tree_digest(solutions), str(solutions)) + _changes(before[1], tree_digest(library), "dat_edu")
+    state = ("WARNING: changed while grading: " + ", ".join(changed[:20])) if changed else "solutions and the dat_edu package unchanged"
+    n_graded = len(tasks)
+    rows.insert(0, Row("", "", "", 0, 0, f"{n_graded} notebooks graded in {desc}; {state}"))
+    return Result(rows, notes, desc, changed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,37 +246,47 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--solutions", type=Path, default=Path("solutions"), help="solution notebooks (default: solutions)")
     ap.add_argument("--out", type=Path, default=Path("gradebook.csv"), help="CSV gradebook to write (default: gradebook.csv)")
     ap.add_argument("--summary", type=Path, default=None, help="also write a markdown summary here")
+    ap.add_argument("--review", type=Path, default=None, help="folder for the executed notebooks (default: OUT's name + -review)")
+    ap.add_argument("--no-review", action="store_true", help="keep no executed notebooks")
     ap.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default 60)")
     ap.add_argument("--notebook-timeout", type=float, default=600, help="seconds per notebook (default 600)")
+    ap.add_argument("--memory-limit", type=int, default=4096, help="MiB of address space per notebook (default 4096)")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    ap.add_argument("--no-sandbox", action="store_true", help="run learners' code WITHOUT isolation (trusted notebooks only)")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     args = ap.parse_args(argv)
     if not args.submissions.is_dir():
         ap.error(f"submissions folder {args.submissions} does not exist")
     if not args.solutions.is_dir() or not solution_notebooks(args.solutions):
         ap.error(f"no solution notebooks in {args.solutions}")
-    if args.cell_timeout <= 0 or args.notebook_timeout <= 0:
-        ap.error("timeouts must be positive")
+    if args.cell_timeout <= 0 or args.notebook_timeout <= 0 or args.memory_limit < 256:
+        ap.error("timeouts must be positive and --memory-limit at least 256")
     out = args.out.resolve()
-    if out.is_relative_to(args.submissions.resolve()):
-        ap.error("--out must not be inside the submissions folder (submissions are never written)")
+    review = None if args.no_review else (args.review or out.with_name(out.stem + "-review")).resolve()
+    for what, path in (("--out", out), ("--summary", args.summary and args.summary.resolve()), ("--review", review)):
+        if path is None:
+            continue
+        if path.is_relative_to(args.submissions.resolve()) or path.is_relative_to(args.solutions.resolve()):
+            ap.error(f"{what} must be outside the submissions and solutions folders")
+        if any(path.is_relative_to(p) for p in sandbox.python_paths()):
+            ap.error(f"{what} {path} is inside a folder every sandbox can read; write it elsewhere")
+    limits = sandbox.Limits(memory_mb=args.memory_limit, cpu_s=int(args.notebook_timeout) + 60)
+    options = Options(args.cell_timeout, args.notebook_timeout, max(1, args.jobs), not args.no_sandbox, limits, review,
+                      None if args.quiet else (lambda m: print(m, file=sys.stderr)))
     try:
-        rows, notes = grade(
-            args.submissions,
-            args.solutions,
-            args.cell_timeout,
-            args.notebook_timeout,
-            log=None if args.quiet else (lambda m: print(m, file=sys.stderr)),
-            jobs=max(1, args.jobs),
-        )
+        result = grade(args.submissions, args.solutions, options)
     except MarkupError as exc:
         print(f"error in the solutions: {exc}", file=sys.stderr)
         return 2
-    write_csv(rows, args.out)
-    if args.summary:
-        args.summary.write_text(summary_markdown(rows, notes), encoding="utf-8")
-    total = sum(r.points for r in rows)
-    print(f"wrote {args.out}: {len(rows)} rows, {_num(total)} points awarded")
+    except sandbox.SandboxUnavailable as exc:
+        print(f"error: cannot grade safely: {exc}", file=sys.stderr)
+        return 2
+    write(result.rows, result.notes, args.out, args.summary)
+    total = sum(r.points for r in result.rows)
+    print(f"wrote {args.out}: {len(result.rows)} rows, {num(total)} points awarded ({result.sandbox})")
+    if result.changed:
+        print(f"WARNING: changed while grading: {', '.join(result.changed[:20])}", file=sys.stderr)
+        return 3
     return 0
 
 
