@@ -48,8 +48,10 @@ from dat_edu.course.checks import one_line
 from dat_edu.course.exercises import ExerciseSpec, MarkupError, load_spec, notebook_bytes, read_notebook, solution_notebooks, write_atomic
 from dat_edu.course.gradebook import Row, num, write
 
-_PRELOAD = ["torch", "numpy", "einops", "IPython.core.interactiveshell", "nbformat", "torch._dynamo",
-            "dat_edu.course.judge", "dat_edu.course.review"]
+_PRELOAD = ["torch", "numpy", "einops", "IPython.core.interactiveshell", "nbformat", "dat_edu.course.judge",
+            "dat_edu.course.review"]
+# PyTorch's own dispatch modes (FlopCounterMode...) import Dynamo on first use: load it once, not per judge.
+_NEEDS_DYNAMO = ("torch.utils.flop_counter", "torch.utils._python_dispatch")
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Result:
     notes: list[str]
     sandbox: str
     changed: list[str]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of the judges and their children
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -100,11 +103,13 @@ def _solution_imports(specs: list[ExerciseSpec]) -> list[str]:
                     mods |= {a.name for a in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                     mods.add(node.module)
+    if mods & set(_NEEDS_DYNAMO):
+        mods.add("torch._dynamo")
     return sorted(mods)
 
 
-def _judge(server: ForkServer, task: dict, spec: ExerciseSpec) -> tuple[dict[int, dict], dict | None, str]:
-    """Run one judge process; (rows by part, review notebook, error)."""
+def _judge(server: ForkServer, task: dict, spec: ExerciseSpec, cpu: dict) -> tuple[dict[int, dict], dict | None, str]:
+    """Run one judge process; (rows by part, review notebook, error). Adds its CPU seconds to ``cpu``."""
     from dat_edu.course.judge import STARTUP_S
 
     pid, fd = server.start(task)
@@ -135,6 +140,9 @@ def _judge(server: ForkServer, task: dict, spec: ExerciseSpec) -> tuple[dict[int
                     review = msg["review"]
                 elif "error" in msg:
                     error = str(msg["error"])
+                elif isinstance(msg.get("cpu"), dict):
+                    for k, v in msg["cpu"].items():
+                        cpu[k] = cpu.get(k, 0.0) + float(v)
                 elif msg.get("done"):
                     finished = True
     finally:
@@ -147,8 +155,8 @@ def _judge(server: ForkServer, task: dict, spec: ExerciseSpec) -> tuple[dict[int
     return rows, review, error
 
 
-def _grade_one(server: ForkServer, task: dict, spec: ExerciseSpec, options: Options) -> list[Row]:
-    rows, review, error = _judge(server, task, spec)
+def _grade_one(server: ForkServer, task: dict, spec: ExerciseSpec, options: Options, cpu: dict) -> list[Row]:
+    rows, review, error = _judge(server, task, spec, cpu)
     out = []
     for n in sorted(spec.parts):
         p, r = spec.parts[n], rows.get(n)
@@ -211,6 +219,7 @@ def grade(submissions: Path, solutions: Path, options: Options = Options()) -> R
                            "cell_timeout": options.cell_timeout, "notebook_timeout": options.notebook_timeout,
                            "limits": asdict(options.limits), "sandboxed": options.sandboxed,
                            "review": options.review_dir is not None}, spec))
+    cpu: dict[str, float] = {}
     server = ForkServer(_PRELOAD + _solution_imports(specs)) if any(isinstance(s, tuple) for s in slots) else None
 
     def run(slot: tuple) -> list[Row]:
@@ -218,7 +227,7 @@ def grade(submissions: Path, solutions: Path, options: Options = Options()) -> R
         if options.log:
             options.log(f"grading {task['learner']}/{task['notebook']} as {spec.exercise}")
         try:
-            return _grade_one(server, task, spec, options)
+            return _grade_one(server, task, spec, options, cpu)
         except Exception as exc:  # last line of defence: one notebook never stops the run
             return [Row(task["learner"], spec.exercise, n, 0, spec.parts[n].points, f"grader error: {type(exc).__name__}: "
                         f"{one_line(exc, 150)}", notebook=task["notebook"]) for n in sorted(spec.parts)]
@@ -237,7 +246,7 @@ def grade(submissions: Path, solutions: Path, options: Options = Options()) -> R
     state = ("WARNING: changed while grading: " + ", ".join(changed[:20])) if changed else "solutions and the dat_edu package unchanged"
     n_graded = len(tasks)
     rows.insert(0, Row("", "", "", 0, 0, f"{n_graded} notebooks graded in {desc}; {state}"))
-    return Result(rows, notes, desc, changed)
+    return Result(rows, notes, desc, changed, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ process. That gains it nothing: the judge, in another process, computes what is 
 """
 from __future__ import annotations
 
+import os
 import random
 import signal
 import sys
@@ -139,7 +140,10 @@ class Harness:
                 self.serve_part(int(cell["part"]), int(cell.get("seed", 0)))
             else:
                 self.channel.send(self.run_cell(cell))
-        self.channel.send({"op": "done"})
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.channel.send({"op": "done", "cpu": usage.ru_utime + usage.ru_stime})
 
     def run_cell(self, cell: dict) -> dict:
         self.displays = []
@@ -277,12 +281,12 @@ class Harness:
             reply["grad_id"] = grad_id
         return reply, enc.blobs
 
-    @staticmethod
-    def _info(enc: wire.Encoder, hook: Intercept | None) -> dict:
-        """What the interception saw (encoded last: it holds no tensors)."""
+    def _info(self, enc: wire.Encoder, hook: Intercept | None) -> dict:
+        """What the call printed and what the interception saw (encoded last: no tensors)."""
+        printed = (self.stdout.take() + self.stderr.take())[: self.out_cap]
         if hook is None:
-            return {"hits": [], "calls": []}
-        return {"hits": list(hook.hits), "calls": enc.encode(hook.calls)}
+            return {"hits": [], "calls": [], "printed": printed}
+        return {"hits": list(hook.hits), "calls": enc.encode(hook.calls), "printed": printed}
 
     @staticmethod
     def _run(fn: Any, args: Any, kwargs: Any, hook: Intercept | None, grad: bool) -> Any:
@@ -384,6 +388,7 @@ def _make_shell(harness: Harness) -> Any:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     Harness(int(argv[0]), int(argv[1])).main()
+    os._exit(0)  # no waiting for threads the notebook left running
 
 
 if __name__ == "__main__":

@@ -7,14 +7,15 @@
    check cell. So every check runs in the state the solution has at that point (parts are graded
    independently of each other and of what the learner's notebook did to the judge: nothing).
 3. It sends the learner's code cells to the harness (never the solutions or hidden tests) and
-   follows them; when part N is reached, snapshot N seeds its random generators, binds the part's
-   ``uses`` names to the learner's (:mod:`~dat_edu.course.remote`) and runs the solution's full
-   check cell. The part scores iff that check block finishes without failing.
+   follows them; when part N is reached, snapshot N binds the part's ``uses`` names to the
+   learner's (:mod:`~dat_edu.course.remote`) and runs the solution's full check cell. Its random
+   inputs are those of the solution notebook at that point (the replay is deterministic): the same
+   for every learner, and ones the solution is known to pass with. The part scores iff that check
+   block finishes without failing.
 4. Each row is emitted as soon as its part is decided; then the review notebook.
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import signal
@@ -43,17 +44,6 @@ def part_seed(exercise: str, n: int) -> int:
     return zlib.crc32(f"{exercise}:part{n}".encode())
 
 
-def seed_everything(seed: int) -> None:
-    import random
-
-    import torch
-
-    random.seed(seed)
-    torch.manual_seed(seed)
-    if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed(seed % (2**32))
-
-
 def _shell() -> Any:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
@@ -80,6 +70,8 @@ class Judge:
         self.plan = submission.Plan()
         self.flags: list[str] = []
         self.r = self.w = -1
+        self.sandbox_cpu = 0.0
+        self.printed: dict[int, str] = {}  # part -> what the learner's code printed while its check ran
 
     def label(self, n: int) -> str:
         return f"Part {n} ({self.spec.parts[n].name})"
@@ -119,7 +111,7 @@ class Judge:
                 self.replay()
                 self.follow()
             finally:
-                self.cleanup()
+                self.cleanup(graceful=not self.stopped)
         for n in sorted(set(self.spec.parts) - set(self.rows)):
             why = self.stopped or "the notebook did not run to this check"
             self.row(n, 0, f"{self.label(n)}: not graded because {why}" + self.first_problem(len(self.code)))
@@ -188,15 +180,17 @@ class Judge:
                             "grader cannot read", "flags": session.flags}
                 else:
                     shell.user_ns[name] = value
-            seed_everything(part_seed(self.spec.exercise, n))
             result = shell.run_cell(p.full_source, store_history=False)
             err = result.error_before_exec or result.error_in_exec
         except (remote.GraderInterference, remote.SandboxGone) as exc:
             err = exc
+        printed = "".join(session.printed)
         if isinstance(err, (remote.GraderInterference, remote.SandboxGone)):
-            return {"points": 0, "message": f"{self.label(n)}: not graded because {err}", "stop": str(err), "flags": session.flags}
+            return {"points": 0, "message": f"{self.label(n)}: not graded because {err}", "stop": str(err),
+                    "flags": session.flags, "printed": printed}
         session.send({"op": "continue"})
-        return {"points": p.points if err is None else 0, "message": self.message(n, err), "flags": session.flags}
+        return {"points": p.points if err is None else 0, "message": self.message(n, err), "flags": session.flags,
+                "printed": printed}
 
     def message(self, n: int, err: BaseException | None) -> str:
         if err is None:
@@ -208,11 +202,12 @@ class Judge:
         return f"{self.label(n)}: the check raised {type(err).__name__}: {one_line(err, 300)}"
 
     def source_names(self, name: str) -> frozenset | None:
-        """Names the learner's definition of ``name`` refers to (None: not found in the source)."""
+        """Names the learner's definition of ``name`` refers to, as ``forbid_calls`` reads them from
+        its code object in the learner's kernel; None when the definition is not in the source."""
         found = self.definitions.get(name)
-        if found is None or not isinstance(found[1], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign)):
+        if found is None:
             return None
-        return scan.referenced_names(found[1])
+        return scan.code_names(found[1])
 
     # -- following the learner's notebook in the sandbox
     def _frame(self, limit: float) -> dict:
@@ -258,6 +253,11 @@ class Judge:
                 self.results[i] = frame
             elif not self.grade_part(c.part, i):
                 return
+        try:  # the harness's own CPU time (the notebook could lie about it: it only feeds benchmarks)
+            done = self._frame(10)
+            self.sandbox_cpu = float(done.get("cpu", 0.0)) if done.get("op") == "done" else 0.0
+        except (TimeoutError, EOFError, wire.WireError, TypeError, ValueError):
+            pass
 
     def grade_part(self, n: int, position: int) -> bool:
         """Run part n's check in its snapshot; False when the notebook cannot go on."""
@@ -286,6 +286,7 @@ class Judge:
         if outcome["points"] == 0:
             message += self.first_problem(position)
         self.row(n, outcome["points"], message, outcome.get("flags", []))
+        self.printed[n] = str(outcome.get("printed", ""))[:50_000]
         if outcome.get("stop"):
             self.stopped = outcome["stop"]
             return False
@@ -303,13 +304,18 @@ class Judge:
                 return f" [first problem: earlier cell {cell_label(c.source)} {what}]"
         return ""
 
-    def cleanup(self) -> None:
+    def cleanup(self, graceful: bool = False) -> None:
         for pid, go_w, out_r in self.snapshots.values():
             _kill(pid)
             for fd in (go_w, out_r):
                 _close(fd)
         self.snapshots.clear()
         if self.proc is not None:
+            if graceful:  # the harness exits after "done"; waiting lets its CPU time be counted
+                try:
+                    self.proc.wait(5)
+                except Exception:
+                    pass
             try:
                 if self.t["sandboxed"]:
                     self.proc.kill()
@@ -389,10 +395,17 @@ def main(task: dict, fd: int) -> None:
         while view.nbytes:
             view = view[os.write(fd, view):]
 
+    judge = None
     try:
-        Judge(task, emit).run()
+        judge = Judge(task, emit)
+        judge.run()
     except BaseException as exc:
         emit({"error": f"{type(exc).__name__}: {one_line(exc, 300)}"})
     finally:
+        import resource
+
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        emit({"cpu": {"judge": own.ru_utime + own.ru_stime, "checks": kids.ru_utime + kids.ru_stime,
+                      "sandbox": judge.sandbox_cpu if judge else 0.0}})
         emit({"done": True})
         os.close(fd)

@@ -38,6 +38,7 @@ class Session:
         self.callbacks: dict[int, Any] = {}
         self._callback_ids: dict[int, int] = {}
         self.flags: list[str] = []
+        self.printed: list[str] = []  # what the learner's code printed during this part's calls
         self.source_names: dict[str, frozenset | None] = {}
 
     def _deadline(self) -> float:
@@ -186,6 +187,8 @@ class LearnerFunction:
 
     def _finish(self, reply: dict, blobs: list, enc: wire.Encoder) -> tuple[Any, list, list]:
         s = self._session
+        if isinstance(reply.get("printed"), str) and reply["printed"] and sum(map(len, s.printed)) < 50_000:
+            s.printed.append(reply["printed"][:20_000])
         dec = s.decoder(blobs)
         hits = [str(h)[:200] for h in reply.get("hits", [])][:100] if isinstance(reply.get("hits"), list) else []
         if reply.get("op") == "raise":

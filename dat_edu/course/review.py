@@ -49,7 +49,12 @@ def review_notebook(judge: Any) -> dict:
             for flag in row.get("flags", []):
                 text += f"[note] {flag}\n"
             cell = new_code_cell(judge.spec.parts[c.part].exercise_source, metadata={"tags": [f"check:part{c.part}"]})
-            cell.outputs = [new_output("stream", name="stdout", text=text)]
+            cell.outputs = []
+            printed = judge.printed.get(c.part, "")
+            if printed and budget[0] > 0:
+                cell.outputs.append(new_output("stream", name="stdout", text=printed[: budget[0]]))
+                budget[0] -= len(printed)
+            cell.outputs.append(new_output("stream", name="stdout", text=text))
             cells.append(cell)
     meta = {"dat_edu": {"exercise": judge.spec.exercise, "graded": [judge.rows[n] for n in sorted(judge.rows)]},
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
