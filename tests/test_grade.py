@@ -18,7 +18,7 @@ from tests.grading_helpers import (
     write_solutions,
 )
 
-ODD = "=HYPERLINK(\"x\")| <b>odd</b> ü"  # a learner folder name that is a formula, markdown and HTML
+ODD = "=HYPERLINK(\"x\")| <b>odd <i> ü"  # a learner folder name that is a formula, markdown and HTML
 
 
 def with_cell(nb, at: int, source: str):
@@ -77,6 +77,8 @@ def build_submissions(root: Path) -> None:
     save(root / "dupes", "01_tiny (2).ipynb", filled())
     os.utime(root / "dupes" / "01_tiny.ipynb", (1_000_000, 1_000_000))  # the older copy
     save(root / ODD, "Tiny – ünïcode name.ipynb", filled())
+    forge = "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'\\xff' * 64)\n    except OSError:\n        pass"
+    save(root / "forger", "01_tiny.ipynb", with_cell(filled(), CHECK1_AT + 1, forge))
     (root / "nothing").mkdir()
     (root / "nothing" / "README.md").write_text("no notebook here\n")
 
@@ -203,8 +205,15 @@ def test_duplicates_are_resolved_by_the_stated_rule_and_reported(graded):
 def test_odd_names_are_escaped(graded):
     assert result(graded, "'" + ODD, 1) == (2.0, "passed")  # as the CSV stores it
     raw = graded["out"].read_text()
-    assert "\n'=HYPERLINK" in raw  # no cell starts with a formula character
+    assert "'=HYPERLINK" in raw and "\n=" not in raw and '\n"=' not in raw  # no cell starts with a formula character
     assert "<b>" not in graded["summary"] and "\\|" in graded["summary"]
+
+
+def test_forged_frames_stop_that_notebook_only(graded):
+    assert result(graded, "forger", 1) == (2.0, "passed")  # decided before the forgery
+    for n in (2, 3):
+        points, msg = result(graded, "forger", n)
+        assert points == 0 and "not graded because the notebook interfered with the grader" in msg, msg
 
 
 def test_learner_without_notebook(graded):
@@ -269,6 +278,16 @@ def test_csv_and_markdown_escaping():
     row = gradebook.Row("-1+1", "@x", 1, 0, 1, "=cmd|' /C calc'!A0", ["+flag"], "\tname.ipynb")
     assert row.as_csv() == ["'-1+1", "'@x", "1", "0", "1", "'=cmd|' /C calc'!A0", "'+flag", "'\tname.ipynb"]
     assert gradebook.md_text("a|b <script>\n*x*") == "a\\|b \\<script\\> \\*x\\*"
+
+
+def test_no_sandbox_is_recorded(tmp_path):
+    write_solutions(tmp_path / "sol")
+    save(tmp_path / "subs" / "a", "01_tiny.ipynb", filled())
+    assert grade.main([str(tmp_path / "subs"), "--solutions", str(tmp_path / "sol"), "--out", str(tmp_path / "g.csv"),
+                       "--no-sandbox", "--no-review", "--quiet"]) == 0
+    rows = read_rows(tmp_path / "g.csv")
+    assert rows["rows"][0]["message"].startswith("1 notebooks graded in NO SANDBOX (--no-sandbox)")
+    assert [rows["by"][("a", str(n))]["points"] for n in (1, 2, 3)] == ["2", "1", "1"]
 
 
 def test_refuses_without_bubblewrap(tmp_path, monkeypatch, capsys):
