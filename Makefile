@@ -66,11 +66,13 @@ exercises: $(STAMP)
 check-exercises: $(STAMP)
 	$(BIN)/python -m dat_edu.course.exercises --check
 
-# make grade SUBMISSIONS=path/to/class OUT=gradebook.csv
+# make grade SUBMISSIONS=path/to/class OUT=gradebook.csv [GRADE_ARGS="--cell-timeout 120"]
+# Every notebook runs in a bubblewrap sandbox (see README, "Exercises and grading").
 SUBMISSIONS ?= submissions
 OUT ?= gradebook.csv
+GRADE_ARGS ?=
 grade: $(STAMP)
-	$(BIN)/python -m dat_edu.course.grade $(SUBMISSIONS) --solutions solutions --out $(OUT) --summary $(basename $(OUT)).md
+	$(BIN)/python -m dat_edu.course.grade $(SUBMISSIONS) --solutions solutions --out $(OUT) --summary $(basename $(OUT)).md --jobs $(JOBS) $(GRADE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -238,3 +238,73 @@ def test_forbid_calls_restores_an_inherited_method_without_copying_it():
             forbid_calls(uses_method, "torch.Tensor.softmax", args=(torch.zeros(3),))
     assert "softmax" not in vars(torch.Tensor), "the patch must be deleted, not copied onto the class"
     assert torch.allclose(torch.zeros(2).softmax(-1), torch.full((2,), 0.5))
+
+
+# ---- below Python aliases: operators, code objects ----------------------------------------------
+
+from dat_edu.course.forbid import EQUIVALENTS, record_calls  # noqa: E402
+from dat_edu.course.intercept import ForbiddenCall, Intercept  # noqa: E402
+
+_X = torch.randn(1, 2, 5, 5)
+CALLS = {
+    "torch.nn.functional.grid_sample": [lambda: F.grid_sample(_X, torch.zeros(1, 3, 3, 2), align_corners=False),
+                                        lambda: torch.grid_sampler(_X, torch.zeros(1, 3, 3, 2), 0, 0, False)],
+    "torch.nn.functional.conv2d": [lambda: F.conv2d(_X, torch.randn(2, 2, 3, 3)), lambda: torch.nn.Conv2d(2, 2, 3)(_X),
+                                   lambda: torch.ops.aten.convolution(_X, torch.randn(2, 2, 3, 3), None, [1, 1], [0, 0], [1, 1],
+                                                                      False, [0, 0], 1)],
+    "torch.nn.functional.interpolate": [lambda: F.interpolate(_X, scale_factor=2, mode="bilinear"),
+                                        lambda: F.interpolate(_X, scale_factor=2)],
+    "torch.nn.functional.softmax": [lambda: F.softmax(_X, -1), lambda: _X.softmax(-1), lambda: torch.softmax(_X, -1)],
+    "torch.softmax": [lambda: _X.softmax(-1)],
+    "torch.Tensor.softmax": [lambda: F.softmax(_X, -1)],
+    "torch.nn.functional.scaled_dot_product_attention": [
+        lambda: F.scaled_dot_product_attention(_X, _X, _X),
+        lambda: F.scaled_dot_product_attention(_X.double(), _X.double(), _X.double()),
+        lambda: F.scaled_dot_product_attention(_X.requires_grad_(), _X, _X)],
+    "torch.nn.functional.gelu": [lambda: F.gelu(_X), lambda: torch.nn.GELU()(_X)],
+    "torch.nn.functional.layer_norm": [lambda: F.layer_norm(_X, (5,)), lambda: torch.nn.LayerNorm(5)(_X)],
+    "torch.nn.functional.group_norm": [lambda: F.group_norm(_X, 1), lambda: torch.nn.GroupNorm(1, 2)(_X)],
+}
+
+
+def test_every_table_entry_is_caught_at_the_operator():
+    """Whatever Python path reaches it, the operator of a forbidden function raises."""
+    assert set(CALLS) == set(EQUIVALENTS)
+    for name, calls in CALLS.items():
+        ops = {op: name for op in EQUIVALENTS[name][1]}
+        for i, call in enumerate(calls):
+            with pytest.raises(ForbiddenCall):
+                with Intercept([], ops, "forbid"):
+                    call()
+            call()  # fine again afterwards
+
+
+def test_forbidden_python_functions_raise_through_any_alias():
+    from dat_edu.sampling import reference_grid
+
+    keep = [reference_grid]
+    closure = (lambda f: lambda h, w: f(h, w))(reference_grid)
+
+    def with_default(h, w, g=reference_grid):
+        return g(h, w)
+
+    for fn in (lambda h, w: keep[0](h, w), closure, with_default):
+        with pytest.raises(ExerciseCheckFailed, match="your code called `dat_edu.sampling.reference_grid`"):
+            forbid_calls(fn, "dat_edu.sampling.reference_grid", args=(2, 3), part=P)
+    assert reference_grid(2, 3).shape == (2, 3, 2)  # the code object is back
+
+
+def test_record_calls_sees_every_convolution():
+    def by_hand(x, w, groups):
+        return torch.cat([F.conv2d(a, b, padding=1) for a, b in zip(x.chunk(groups, 1), w.chunk(groups, 0))], 1)
+
+    x, w = torch.randn(1, 4, 5, 5), torch.randn(4, 2, 3, 3)
+    out, calls = record_calls(by_hand, "F.conv2d", args=(x, w, 2), part=P)
+    assert torch.allclose(out, F.conv2d(x, w, padding=1, groups=2), atol=1e-5)
+    assert [c["args"]["groups"] for c in calls] == [1, 1] and calls[0]["args"]["input"] == (1, 2, 5, 5)
+    _, calls = record_calls(torch.nn.Conv2d(4, 4, 3, groups=4), "F.conv2d", args=(x,), part=P)
+    assert [c["args"]["groups"] for c in calls] == [4]
+    from dat_edu.sampling import reference_grid
+
+    _, calls = record_calls(lambda: reference_grid(3, 4) + reference_grid(1, 1).sum(), "dat_edu.sampling.reference_grid", part=P)
+    assert [(c["args"]["h"], c["args"]["w"]) for c in calls] == [(3, 4), (1, 1)]

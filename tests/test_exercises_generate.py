@@ -200,6 +200,32 @@ def test_uses_rejects_a_learner_name_the_check_reads_but_does_not_list():
         gen.make_exercise(new_notebook(cells=cells, metadata={"kernelspec": KS}), "x")
 
 
+@pytest.mark.parametrize(
+    "body, expect",
+    [
+        ("F.conv2d = lambda *a, **k: None\ncheck(None, f() == 1, 'wrong')", r"replaces `F.conv2d`.*forbid_calls or record_calls"),
+        ("setattr(F, 'conv2d', print)\ncheck(None, f() == 1, 'wrong')", r"setattr\(\).*forbid_calls"),
+        ("check(None, 'return' in f.__doc__, 'wrong')", r"uses `f` other than by calling it"),
+        ("check(None, isinstance(1, f), 'wrong')", None),  # passed to a call: allowed
+        ("check(None, forbid_calls(f, 'F.conv2d', args=(1,)) == 1, 'wrong')", None),
+    ],
+)
+def test_checks_the_judge_cannot_grade_are_rejected(body, expect):
+    """When graded, the learner's f lives in another process: a check can only call it."""
+    cells = [
+        new_code_cell("import torch.nn.functional as F\nfrom dat_edu.course.checks import part, check, forbid_calls"),
+        new_code_cell("def f(*a):\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"),
+        new_code_cell("with part(1, 'f'):\n    " + body.replace("\n", "\n    "),
+                      metadata={"tags": ["check:part1"], "dat_edu": {"uses": ["f"]}}),
+    ]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": KS})
+    if expect is None:
+        gen.make_exercise(nb, "x")
+    else:
+        with pytest.raises(gen.MarkupError, match=expect):
+            gen.make_exercise(nb, "x")
+
+
 def write_solution(folder, name="01_tiny", nb=None):
     folder.mkdir(exist_ok=True)
     nbformat.write(fix_ids(nb or solution_nb()), folder / f"{name}.ipynb")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from dat_edu.course import remote, sandbox, wire
+from dat_edu.course import codec, remote, sandbox, wire
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # ---- the wire format ----------------------------------------------------------------------------
 
 def roundtrip(value, **kw):
-    node, blobs, _ = wire.encode(value)
+    node, blobs, _ = codec.encode(value)
     frame = json.loads(json.dumps(node))  # what crosses is JSON
-    return wire.decode(frame, [bytearray(b) for b in blobs], **kw)[0]
+    return codec.decode(frame, [bytearray(b) for b in blobs], **kw)[0]
 
 
 def test_plain_values_keep_their_types():
@@ -67,11 +67,11 @@ def test_what_has_no_wire_form():
         def forward(self, x):
             return x
 
-    with pytest.raises(wire.Unsendable):
-        wire.encode(object())
-    with pytest.raises(wire.Unsendable, match="not from torch.nn or dat_edu"):
-        wire.encode(torch.nn.Sequential(Mine()), handle=lambda obj: 1)
-    assert wire.encode(Mine(), handle=lambda obj: 7)[0] == {"handle": 7, "module": True}  # it stays where it is
+    with pytest.raises(codec.Unsendable):
+        codec.encode(object())
+    with pytest.raises(codec.Unsendable, match="not from torch.nn or dat_edu"):
+        codec.encode(torch.nn.Sequential(Mine()), handle=lambda obj: 1)
+    assert codec.encode(Mine(), handle=lambda obj: 7)[0] == {"handle": 7, "module": True}  # it stays where it is
 
 
 @pytest.mark.parametrize("node, blobs, why", [
@@ -89,7 +89,7 @@ def test_what_has_no_wire_form():
 ])
 def test_decoding_untrusted_data_checks_everything(node, blobs, why):
     with pytest.raises(wire.WireError, match=why):
-        wire.decode(node, [bytearray(b) for b in blobs], untrusted=True)
+        codec.decode(node, [bytearray(b) for b in blobs], untrusted=True)
 
 
 def test_frames_are_capped_and_checked():
@@ -123,7 +123,8 @@ def test_exceptions_cross_as_builtins_or_by_name():
 def test_the_harness_imports_nothing_of_the_grading():
     code = "import sys, dat_edu.course.harness; print(sorted(m for m in sys.modules if m.startswith('dat_edu')))"
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout
-    assert eval(out) == ["dat_edu", "dat_edu.course", "dat_edu.course.harness", "dat_edu.course.intercept", "dat_edu.course.wire"]
+    assert eval(out) == ["dat_edu", "dat_edu.course", "dat_edu.course.codec", "dat_edu.course.harness",
+                         "dat_edu.course.intercept", "dat_edu.course.wire"]
 
 
 # ---- a real sandbox, driven directly --------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 How a notebook author writes a check cell (in ``solutions/NN_name.ipynb``)
 --------------------------------------------------------------------------
-A check cell is a code cell with the cell tag ``check:partN`` (N = 1, 2, ...)
-and, optionally, cell metadata ``{"dat_edu": {"points": 2}}`` (default 1
-point). Its body is one ``with part(N, "short name"):`` block::
+A check cell is a code cell with the cell tag ``check:partN`` (N = 1, 2, ...) and cell metadata
+``{"dat_edu": {"points": 2, "uses": ["bilinear_weights"]}}`` (points default to 1; ``uses`` lists
+the learner's names the check reads). Its body is one ``with part(N, "short name"):`` block::
 
     from dat_edu.course.checks import part, check, check_shape, check_close, forbid_calls
 
@@ -32,8 +32,10 @@ wrong ("the weights do not sum to 1"), not *what the answer is*.
 Hidden tests (between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN
 TESTS``) may only appear in check cells; the exercise shows the comment
 ``# (more tests run here when your notebook is graded)`` in their place. Keep
-at least one visible line in the ``with`` block so the exercise still parses. The grader runs the
-solution's full check cell (visible + hidden) in place of the learner's copy.
+at least one visible line in the ``with`` block so the exercise still parses. When a notebook is
+graded, the solution's full check cell (visible + hidden) runs in the grader's judge process and the
+learner's functions run in a sandbox: what a check may do with them is in the docstring of
+:mod:`dat_edu.course.exercises` ("How a check cell is graded").
 
 Helpers (``part=None`` means "the innermost active ``with part(...)``"):
 
@@ -44,6 +46,8 @@ Helpers (``part=None`` means "the innermost active ``with part(...)``"):
 * ``check_not_implemented(fn, part, *args, **kwargs)`` -> ``fn(*args, **kwargs)``
 * ``forbid_calls(fn, *names, args=(), kwargs=None, part=None)`` -> result of the call
   (names such as ``"F.grid_sample"``, ``"torch.nn.functional.conv2d"``)
+* ``record_calls(fn, *names, args=(), kwargs=None, part=None)`` -> ``(result, calls)``, one dict of
+  arguments per call (``"F.conv2d"``: the ``aten::convolution`` arguments, ``groups`` included)
 * ``passed(part)`` prints ``Part N (<name>): passed``
 
 This module imports neither torch nor numpy at import time (kernels start fast).

@@ -37,8 +37,7 @@ How to mark up a solution notebook (``solutions/NN_name.ipynb``)
   Hidden tests go between ``### BEGIN HIDDEN TESTS`` and
   ``### END HIDDEN TESTS`` inside a check cell (nowhere else); in the
   exercise they are replaced by the comment line
-  ``# (more tests run here when your notebook is graded)`` and run by the grader, which executes the solution's full
-  check cell in place of the learner's copy. Keep a visible line in the block.
+  ``# (more tests run here when your notebook is graded)``. Keep a visible line in the block.
 * ``uses`` (required) lists every name the check reads from the learner's
   notebook: the functions, classes or values that the learner's part defines
   (top-level names bound in earlier code cells that contain a solution region).
@@ -52,6 +51,41 @@ How to mark up a solution notebook (``solutions/NN_name.ipynb``)
 * Execute the solution notebook (``python -m dat_edu.course.execute
   solutions/NN_name.ipynb``) so its committed outputs pass nbval, then run
   this generator and commit both notebooks.
+
+How a check cell is graded (write every check for this)
+-------------------------------------------------------
+The learner's notebook runs in a sandbox; the grader's judge, another process, runs the
+solution's full check cell (visible + hidden tests) in the state the *solution* notebook has at
+that point: its setup values, helpers and random inputs are the solution's, the same for every
+learner. Each ``uses`` name is bound to what the learner's notebook holds when it reaches the check:
+
+* data is copied: tensors, numbers, strings, None, tuples, lists, dicts and sets of these, numpy
+  arrays and scalars, dtypes, and modules made only of ``torch.nn`` / ``dat_edu`` layers. Values
+  are read once, when the check starts.
+* a function or class becomes a stand-in whose calls run the learner's code in the sandbox. A
+  stand-in can only be called (or passed to a call such as ``forbid_calls``): no attributes
+  (``f.__code__``), no ``isinstance(x, LearnerClass)``, no subclassing. The generator rejects a
+  check that uses a learner function in any other way.
+* Arguments go over by value: tensors (dense, on the CPU; gradients flow back through a call, so
+  ``out.sum().backward()`` on a result works), Python data, dtypes, and ``torch.nn`` / ``dat_edu``
+  modules by structure (their classes' code is never the learner's). In-place changes the learner's
+  code makes to argument tensors, parameters and ``.training`` are copied back. A function, lambda
+  or module defined by the check itself (a ``Halve`` stand-in for DropPath) stays in the judge and
+  is called back. Aliasing between arguments (two views of one tensor) does not survive.
+* Results come back the same way: callables as stand-ins, modules only when made of ``torch.nn`` /
+  ``dat_edu`` layers. Anything else (an instance of the learner's own class, a generator, an open
+  file) fails the part with a message that names what was returned. Exceptions come back as the
+  same builtin type with the learner's message (``except ValueError`` works); other types keep
+  their name.
+* "Do not use X" is ``forbid_calls(fn, "X", args=...)`` and "how does it call X" is
+  ``record_calls(fn, "X", args=...)`` (:mod:`dat_edu.course.forbid`): in the sandbox the named
+  functions, their equivalents and their PyTorch operators raise (or are recorded) during the call.
+  Never replace a library function in a check (``F.conv2d = spy`` does not reach the learner's
+  process); the generator rejects it.
+* A helper defined in an *earlier* check cell that reads a learner name sees the solution's
+  function there: call the learner's functions only from the check that lists them in ``uses``.
+* ``tests/test_exercises_grading.py`` grades every solution (full marks), every untouched exercise
+  (0) and every wrong answer of ``tests/wrong_answers/`` (0) with the real grader.
 
 The exercise notebook has all outputs and execution counts cleared (learners
 run it), notebook metadata reduced to ``kernelspec``, ``language_info.name``

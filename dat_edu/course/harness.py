@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from dat_edu.course import wire
+from dat_edu.course import codec, wire
 from dat_edu.course.intercept import Intercept, Target, lookup
 
 
@@ -202,8 +202,8 @@ class Harness:
             self.handles[h] = obj
         return h
 
-    def _encoder(self) -> wire.Encoder:
-        return wire.Encoder(handle=self._handle)
+    def _encoder(self) -> codec.Encoder:
+        return codec.Encoder(handle=self._handle)
 
     def _names(self, names: list) -> tuple[dict, list]:
         enc, out = self._encoder(), {}
@@ -213,7 +213,7 @@ class Harness:
                 continue
             try:
                 out[name] = {"value": enc.encode(self.shell.user_ns[name])}
-            except wire.Unsendable as exc:
+            except codec.Unsendable as exc:
                 out[name] = {"unsendable": str(exc)}
         return {"op": "reply", "names": out}, enc.blobs
 
@@ -230,7 +230,7 @@ class Harness:
                 harness.in_learner = was
             if reply.get("op") == "raise":
                 raise wire.rebuild_exception(reply.get("exc"))
-            value, _ = wire.decode(reply.get("value"), blobs, handle=harness._callback, untrusted=False)
+            value, _ = codec.decode(reply.get("value"), blobs, handle=harness._callback, untrusted=False)
             return value
 
         if not is_module:
@@ -249,7 +249,7 @@ class Harness:
         fn = self.handles.get(request.get("handle"))
         if fn is None:
             raise wire.WireError("call of an unknown handle")
-        dec = wire.Decoder(blobs, handle=self._callback, own=self.handles.get, untrusted=False)
+        dec = codec.Decoder(blobs, handle=self._callback, own=self.handles.get, untrusted=False)
         args, kwargs = dec.decode(request.get("args", [])), dec.decode(request.get("kwargs", {"D": []}))
         before = [_state(o) for o in dec.objects]
         hook = self._intercept(request.get("intercept"))
@@ -269,7 +269,7 @@ class Harness:
         try:
             value = enc.encode(result)
             mutated = [[k, _mutation(enc, o, s)] for k, (o, s) in enumerate(zip(dec.objects, before)) if _changed(o, s)]
-        except wire.Unsendable as exc:
+        except codec.Unsendable as exc:
             enc = self._encoder()
             return {"op": "raise", "unsendable": str(exc), **self._info(enc, hook)}, enc.blobs
         reply = {"op": "reply", "value": value, "mutated": mutated, **self._info(enc, hook)}
@@ -281,7 +281,7 @@ class Harness:
             reply["grad_id"] = grad_id
         return reply, enc.blobs
 
-    def _info(self, enc: wire.Encoder, hook: Intercept | None) -> dict:
+    def _info(self, enc: codec.Encoder, hook: Intercept | None) -> dict:
         """What the call printed and what the interception saw (encoded last: no tensors)."""
         printed = (self.stdout.take() + self.stderr.take())[: self.out_cap]
         if hook is None:
@@ -311,7 +311,7 @@ class Harness:
         import torch
 
         inputs, outputs = self.grads[request.get("grad_id")]
-        grads, _ = wire.decode(request.get("grads"), blobs, untrusted=False)
+        grads, _ = codec.decode(request.get("grads"), blobs, untrusted=False)
         pairs = [(o, g) for o, g in zip(outputs, grads) if g is not None and o.requires_grad]
         try:
             if not pairs:
@@ -320,7 +320,7 @@ class Harness:
                                 [g for _, g in pairs], allow_unused=True)
         except BaseException as exc:
             return {"op": "raise", "exc": wire.exception_node(exc)}, []
-        enc = wire.Encoder()
+        enc = codec.Encoder()
         return {"op": "reply", "value": enc.encode(list(got))}, enc.blobs
 
 
@@ -335,7 +335,7 @@ def _changed(obj: Any, state: Any) -> bool:
     return _state(obj) != state
 
 
-def _mutation(enc: wire.Encoder, obj: Any, state: Any) -> Any:
+def _mutation(enc: codec.Encoder, obj: Any, state: Any) -> Any:
     if state[0] == "tensor":
         return enc.encode(obj)
     return {"training": bool(obj.training)}

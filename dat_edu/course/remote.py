@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from dat_edu.course import wire
+from dat_edu.course import codec, wire
 
 GRACE_S = 5.0  # beyond the notebook's own time limit, how long the judge waits for an answer
 
@@ -85,11 +85,11 @@ class Session:
             raise wire.WireError("a callback that does not exist")
         return self.callbacks[handle]
 
-    def encoder(self) -> wire.Encoder:
-        return wire.Encoder(handle=self.callback_handle, own=self.own_handle)
+    def encoder(self) -> codec.Encoder:
+        return codec.Encoder(handle=self.callback_handle, own=self.own_handle)
 
-    def decoder(self, blobs: list) -> wire.Decoder:
-        return wire.Decoder(blobs, handle=self.learner_object, own=self._callback, untrusted=True)
+    def decoder(self, blobs: list) -> codec.Decoder:
+        return codec.Decoder(blobs, handle=self.learner_object, own=self._callback, untrusted=True)
 
     def serve(self, request: dict, blobs: list) -> tuple[dict, list]:
         """A learner function calls one of the check's callables."""
@@ -132,7 +132,7 @@ class Session:
                 out[name] = ("value", value)
         return out
 
-    def _decode(self, dec: wire.Decoder, node: Any) -> Any:
+    def _decode(self, dec: codec.Decoder, node: Any) -> Any:
         try:
             return dec.decode(node)
         except wire.WireError as exc:
@@ -185,7 +185,7 @@ class LearnerFunction:
         value = _replace(box.value, {id(o): new for o, new in zip(box.outs, outs)})
         return value, box.hits, box.calls
 
-    def _finish(self, reply: dict, blobs: list, enc: wire.Encoder) -> tuple[Any, list, list]:
+    def _finish(self, reply: dict, blobs: list, enc: codec.Encoder) -> tuple[Any, list, list]:
         s = self._session
         if isinstance(reply.get("printed"), str) and reply["printed"] and sum(map(len, s.printed)) < 50_000:
             s.printed.append(reply["printed"][:20_000])
@@ -210,7 +210,7 @@ class LearnerFunction:
         return value, hits, calls if isinstance(calls, list) else []
 
 
-def _copy_back(s: Session, dec: wire.Decoder, enc: wire.Encoder, entry: Any) -> None:
+def _copy_back(s: Session, dec: codec.Decoder, enc: codec.Encoder, entry: Any) -> None:
     """Apply an in-place change the learner's code made to an argument."""
     import torch
 
@@ -246,7 +246,7 @@ def _replace(value: Any, new: dict[int, Any]) -> Any:
 class _Call:
     """A call whose result takes part in autograd: the backward pass runs in the sandbox."""
 
-    def __init__(self, fn: LearnerFunction, header: dict, enc: wire.Encoder):
+    def __init__(self, fn: LearnerFunction, header: dict, enc: codec.Encoder):
         self.fn, self.header, self.enc = fn, header, enc
         self.value, self.outs, self.hits, self.calls, self.grad_id = None, [], [], [], None
 
@@ -262,7 +262,7 @@ class _Call:
         if self.grad_id is None:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
         s = self.fn._session
-        enc = wire.Encoder()
+        enc = codec.Encoder()
         header = {"op": "backward", "grad_id": self.grad_id, "grads": enc.encode(list(grads))}
         reply, blobs = s.request(header, enc.blobs)
         if reply.get("op") == "raise":
