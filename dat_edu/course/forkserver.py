@@ -2,8 +2,8 @@
 judge per notebook (milliseconds instead of seconds). Tasks come as JSON over a Unix socket; each
 answer is the judge's pid and the read end of a pipe on which the judge writes JSON lines.
 
-Started by the grader as ``python -P -m dat_edu.course.forkserver MODULE...``; it never runs
-learner code (judges start the sandboxes themselves) and exits when the grader closes the socket.
+Started by the grader (:class:`ForkServer`); it never runs learner code (judges start the sandboxes
+themselves) and exits when the grader closes the socket.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 
 _LEN = struct.Struct(">I")
@@ -65,9 +64,11 @@ class ForkServer:
     """The grader's handle on the fork server (thread-safe)."""
 
     def __init__(self, preload: list[str]):
+        from dat_edu.course.sandbox import bootstrap
+
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "dat_edu.course.forkserver", str(child.fileno()), *preload],
+            bootstrap("dat_edu.course.forkserver", str(child.fileno()), *preload),
             pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
         )
         child.close()
@@ -95,5 +96,6 @@ class ForkServer:
             self.proc.wait()
 
 
-if __name__ == "__main__":
-    serve(socket.socket(fileno=int(sys.argv[1])), sys.argv[2:])
+def main(argv: list[str]) -> None:
+    """Serve on the socket ``argv[0]`` after importing the modules ``argv[1:]``."""
+    serve(socket.socket(fileno=int(argv[0])), argv[1:])

@@ -177,6 +177,7 @@ def _grade_one(server: ForkServer, task: dict, spec: ExerciseSpec, options: Opti
 
 def grade(submissions: Path, solutions: Path, options: Options = Options()) -> Result:
     """Grade every learner folder in ``submissions``."""
+    submissions, solutions = Path(submissions).resolve(), Path(solutions).resolve()
     specs = [s for s in (load_spec(p) for p in solution_notebooks(solutions)) if s.parts]
     if options.sandboxed:
         desc = sandbox.self_test(options.limits)

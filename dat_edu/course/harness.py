@@ -385,14 +385,7 @@ def _make_shell(harness: Harness) -> Any:
     return shell
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
+def main(argv: list[str]) -> None:
+    """Serve the judge on file descriptors ``argv[0]`` (read) and ``argv[1]`` (write)."""
     Harness(int(argv[0]), int(argv[1])).main()
     os._exit(0)  # no waiting for threads the notebook left running
-
-
-if __name__ == "__main__":
-    # Run the importable module (not this __main__ copy, which IPython's shell may replace).
-    from dat_edu.course.harness import main as _main
-
-    _main()

@@ -324,6 +324,10 @@ class Judge:
             except (ProcessLookupError, PermissionError):
                 pass
             self.proc.wait()
+            if getattr(self.proc, "scratch", None):
+                import shutil
+
+                shutil.rmtree(self.proc.scratch, ignore_errors=True)
         for fd in (self.r, self.w):
             _close(fd)
 

@@ -179,8 +179,23 @@ def _set_limits(limits: Limits) -> None:
         resource.setrlimit(res, (min(value, new_hard), new_hard))
 
 
+def package_parent() -> str:
+    """The folder holding the ``dat_edu`` package (in the sandbox it holds nothing else)."""
+    import dat_edu
+
+    return str(Path(dat_edu.__file__).resolve().parent.parent)
+
+
+def bootstrap(module: str, *args: str) -> list[str]:
+    """``python -c`` that runs ``module.main(args)`` with the package importable even when it is not
+    installed (only its own folder is appended to sys.path; -P keeps the working folder off it)."""
+    code = f"import sys; sys.path.append({package_parent()!r}); from {module} import main; main({list(args)!r})"
+    return [sys.executable, "-P", "-c", code]
+
+
 def harness_argv(read_fd: int, write_fd: int) -> list[str]:
-    return [sys.executable, "-I", "-m", "dat_edu.course.harness", str(read_fd), str(write_fd)]
+    argv = bootstrap("dat_edu.course.harness", str(read_fd), str(write_fd))
+    return [argv[0], "-I", *argv[1:]]
 
 
 def start(read_fd: int, write_fd: int, limits: Limits, sandboxed: bool = True) -> subprocess.Popen:
@@ -207,11 +222,13 @@ def start(read_fd: int, write_fd: int, limits: Limits, sandboxed: bool = True) -
         env = environment()
         env["HOME"] = env["MPLCONFIGDIR"] = env["IPYTHONDIR"] = env["XDG_CACHE_HOME"] = cwd
     try:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             cwd=cwd, env=env, close_fds=True, pass_fds=pass_fds, start_new_session=not sandboxed,
             preexec_fn=lambda: _set_limits(limits),
         )
+        proc.scratch = None if sandboxed else cwd  # the judge removes it when the notebook is done
+        return proc
     finally:
         if tmp is not None:
             tmp.close()
