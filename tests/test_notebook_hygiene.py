@@ -79,16 +79,9 @@ def _has_marker(cell, comment: str, tag: str) -> bool:
 
 
 def _python(source: str) -> ast.Module | None:
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
+    from dat_edu.course.scan import parse
 
-        source = TransformerManager().transform_cell(source)
-    except Exception:
-        pass
-    try:
-        return ast.parse(source)
-    except SyntaxError:
-        return None
+    return parse(source)
 
 
 def produces_output(source: str) -> bool:

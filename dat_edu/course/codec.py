@@ -44,6 +44,21 @@ class Unsendable(Exception):
     """A value that has no wire form (the message names its type)."""
 
 
+class Handles:
+    """Callables that stay on this side of the boundary, numbered from 1 (the same object, the same number)."""
+
+    def __init__(self):
+        self.objects: dict[int, Any] = {}
+        self._numbers: dict[int, int] = {}
+
+    def number(self, obj: Any) -> int:
+        h = self._numbers.get(id(obj))
+        if h is None:
+            h = self._numbers[id(obj)] = len(self.objects) + 1
+            self.objects[h] = obj
+        return h
+
+
 # ---------------------------------------------------------------- names ----------
 
 def dotted_name(obj: Any) -> str | None:

@@ -91,8 +91,7 @@ class _Publisher:
 class Harness:
     def __init__(self, read_fd: int, write_fd: int):
         self.channel = wire.Channel(read_fd, write_fd, self.serve)
-        self.handles: dict[int, Any] = {}
-        self._ids: dict[int, int] = {}
+        self.handles = codec.Handles()
         self.grads: dict[int, tuple[list, list]] = {}
         self.originals: dict[str, tuple] = {}
         self.cell_timeout = 60.0
@@ -195,15 +194,8 @@ class Harness:
         except Exception as exc:
             return {"op": "raise", "exc": wire.exception_node(exc), "internal": True}, []
 
-    def _handle(self, obj: Any) -> int:
-        h = self._ids.get(id(obj))
-        if h is None:
-            h = self._ids[id(obj)] = len(self.handles) + 1
-            self.handles[h] = obj
-        return h
-
     def _encoder(self) -> codec.Encoder:
-        return codec.Encoder(handle=self._handle)
+        return codec.Encoder(handle=self.handles.number)
 
     def _names(self, names: list) -> tuple[dict, list]:
         enc, out = self._encoder(), {}
@@ -246,10 +238,10 @@ class Harness:
         return JudgeModule()
 
     def _call(self, request: dict, blobs: list) -> tuple[dict, list]:
-        fn = self.handles.get(request.get("handle"))
+        fn = self.handles.objects.get(request.get("handle"))
         if fn is None:
             raise wire.WireError("call of an unknown handle")
-        dec = codec.Decoder(blobs, handle=self._callback, own=self.handles.get, untrusted=False)
+        dec = codec.Decoder(blobs, handle=self._callback, own=self.handles.objects.get, untrusted=False)
         args, kwargs = dec.decode(request.get("args", [])), dec.decode(request.get("kwargs", {"D": []}))
         before = [_state(o) for o in dec.objects]
         hook = self._intercept(request.get("intercept"))

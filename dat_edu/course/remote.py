@@ -35,8 +35,7 @@ class Session:
     def __init__(self, read_fd: int, write_fd: int, limit_s: float, deadline: float):
         self.limit_s, self.notebook_deadline = limit_s, deadline
         self.channel = wire.Channel(read_fd, write_fd, self.serve, self._deadline)
-        self.callbacks: dict[int, Any] = {}
-        self._callback_ids: dict[int, int] = {}
+        self.callbacks = codec.Handles()
         self.flags: list[str] = []
         self.printed: list[str] = []  # what the learner's code printed during this part's calls
         self.source_names: dict[str, frozenset | None] = {}
@@ -65,13 +64,6 @@ class Session:
             pass
 
     # -- handles both ways
-    def callback_handle(self, obj: Any) -> int:
-        h = self._callback_ids.get(id(obj))
-        if h is None:
-            h = self._callback_ids[id(obj)] = len(self.callbacks) + 1
-            self.callbacks[h] = obj
-        return h
-
     def own_handle(self, obj: Any) -> int | None:
         if isinstance(obj, LearnerFunction) and obj._session is self:
             return obj._handle
@@ -81,12 +73,12 @@ class Session:
         return LearnerFunction(self, handle, "the learner's function")
 
     def _callback(self, handle: int) -> Any:
-        if handle not in self.callbacks:
+        if handle not in self.callbacks.objects:
             raise wire.WireError("a callback that does not exist")
-        return self.callbacks[handle]
+        return self.callbacks.objects[handle]
 
     def encoder(self) -> codec.Encoder:
-        return codec.Encoder(handle=self.callback_handle, own=self.own_handle)
+        return codec.Encoder(handle=self.callbacks.number, own=self.own_handle)
 
     def decoder(self, blobs: list) -> codec.Decoder:
         return codec.Decoder(blobs, handle=self.learner_object, own=self._callback, untrusted=True)
