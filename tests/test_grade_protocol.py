@@ -45,6 +45,8 @@ def test_tensors(dtype):
     p = roundtrip(torch.nn.Parameter(torch.ones(2)))
     assert isinstance(p, torch.nn.Parameter) and p.requires_grad
     assert roundtrip(torch.empty(0, 3)).shape == (0, 3)
+    meta = roundtrip(torch.nn.Linear(1000, 1000, device="meta"))
+    assert meta.weight.is_meta and meta.weight.shape == (1000, 1000)  # shapes only
     a = torch.ones(2)
     x, y = roundtrip([a, a])
     assert x is y  # aliasing survives

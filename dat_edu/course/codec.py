@@ -192,15 +192,17 @@ class Encoder:
         import torch
 
         dtype = str(v.dtype).removeprefix("torch.")
-        if dtype not in DTYPES or v.layout != torch.strided or v.is_quantized or v.device.type == "meta":
+        if dtype not in DTYPES or v.layout != torch.strided or v.is_quantized:
             raise Unsendable(f"a tensor of dtype {dtype} / layout {v.layout}")
+        node = {"dtype": dtype, "shape": [int(s) for s in v.shape], "grad": bool(v.requires_grad),
+                "param": isinstance(v, torch.nn.Parameter)}
+        if v.device.type == "meta":  # shapes only (a model built with torch.device("meta"))
+            return {**node, "meta": True}
         t = torch.Tensor.detach(v).cpu().contiguous()
         if t.dtype == torch.bfloat16:
             t = t.view(torch.int16)
-        data = t.numpy().tobytes() if t.numel() else b""
-        self.blobs.append(data)
-        return {"dtype": dtype, "shape": [int(s) for s in v.shape], "blob": len(self.blobs) - 1,
-                "grad": bool(v.requires_grad), "param": isinstance(v, torch.nn.Parameter)}
+        self.blobs.append(t.numpy().tobytes() if t.numel() else b"")
+        return {**node, "blob": len(self.blobs) - 1}
 
     def _module(self, m: Any, depth: int) -> Any:
         k = self._ref(m)
@@ -334,9 +336,9 @@ class Decoder:
         if tag == "device":
             import torch
 
-            if body != "cpu":
+            if body not in ("cpu", "meta"):
                 raise WireError(f"device {body!r} is not allowed")
-            return torch.device("cpu")
+            return torch.device(body)
         if tag == "ndarray":
             return self._ndarray(body)
         if tag == "np":
@@ -373,6 +375,8 @@ class Decoder:
         shape = [_int(s) for s in _list(body.get("shape"))]
         if len(shape) > 32:
             raise WireError("a tensor with more than 32 dimensions")
+        if body.get("meta") is True:
+            return self._finish_tensor(body, node, torch.empty(shape, dtype=dtype, device="meta"))
         blob = self._blob(body)
         numel = math.prod(shape)
         itemsize = torch.empty((), dtype=dtype).element_size()
@@ -385,6 +389,11 @@ class Decoder:
             t = torch.frombuffer(blob, dtype=raw).reshape(shape)
             if dtype == torch.bfloat16:
                 t = t.view(torch.bfloat16)
+        return self._finish_tensor(body, node, t)
+
+    def _finish_tensor(self, body: dict, node: dict, t: Any) -> Any:
+        import torch
+
         if body.get("param"):
             t = torch.nn.Parameter(t, requires_grad=bool(body.get("grad")) and (t.is_floating_point() or t.is_complex()))
         elif body.get("grad") and (t.is_floating_point() or t.is_complex()):
