@@ -6,9 +6,10 @@ Usage::
 
 Learner i submits every exercise of ``solutions/``: the solution itself for even i, the untouched
 exercise for odd i (so half the parts pass and half fail at their first check). With ``--old DIR``
-(a folder holding an older ``dat_edu`` package, e.g. from ``git archive cee8b92 dat_edu | tar -x -C
-DIR``) each round also grades the same class with that version, alternately, so both see the same
-machine. CPU time counts the grader and everything it starts (judges, sandboxes, kernels); the
+(a folder holding another ``dat_edu`` package, e.g. today's library with the grader before the
+sandbox: ``cp -r dat_edu DIR/ && rm -r DIR/dat_edu/course && git archive cee8b92 dat_edu/course |
+tar -x -C DIR``) each round also grades the same class with that version, alternately, so both see
+the same machine. CPU time counts the grader and everything it starts (judges, sandboxes, kernels); the
 load average is printed because wall time on a shared machine means little.
 """
 from __future__ import annotations

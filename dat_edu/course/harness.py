@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import signal
 import sys
 import time
@@ -139,8 +140,6 @@ class Harness:
                 self.serve_part(int(cell["part"]), int(cell.get("seed", 0)))
             else:
                 self.channel.send(self.run_cell(cell))
-        import resource
-
         usage = resource.getrusage(resource.RUSAGE_SELF)
         self.channel.send({"op": "done", "cpu": usage.ru_utime + usage.ru_stime})
 
@@ -187,9 +186,6 @@ class Harness:
                 return self._call(request, blobs)
             if op == "backward":
                 return self._backward(request, blobs)
-            if op == "release":
-                self.grads.pop(request.get("grad_id"), None)
-                return {"op": "reply"}, []
             raise wire.WireError(f"unknown request {op!r}")
         except Exception as exc:
             return {"op": "raise", "exc": wire.exception_node(exc), "internal": True}, []
