@@ -32,7 +32,7 @@ OLD_FORBID = '''
 import importlib as _importlib, types as _types
 
 def forbid_calls(fn, *names, args=(), kwargs=None, part=None):
-    p = _resolve(part)
+    p = resolve_part(part)
     aliases = {"F": "torch.nn.functional", "nn": "torch.nn", "np": "numpy"}
     equivalents = {"torch.nn.functional.grid_sample": ["torch.grid_sampler", "torch.grid_sampler_2d"],
                    "torch.nn.functional.conv2d": ["torch.conv2d"]}

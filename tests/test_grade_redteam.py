@@ -351,32 +351,33 @@ def test_hidden_tests_and_the_environment_stay_out_of_the_notebook(runs):
 
 # ---- "do not use F.grid_sample" (exercise 03, part 3) ------------------------------------------
 
-GRID = "c, h, w = feat.shape\n    grid = torch.stack([px / (w - 1) * 2 - 1, py / (h - 1) * 2 - 1], dim=-1).view(1, 1, -1, 2)\n"
+GRID = ("c, h, w = feat.shape\n    grid = torch.stack([px / (w - 1) * 2 - 1, py / (h - 1) * 2 - 1], dim=-1).view(1, 1, -1, 2)\n"
+        "    mode = {'zeros': 0, 'border': 1}[padding]\n")
 FORBID_ATTACKS = {
     # an alias the old check did not patch: a default argument bound to the built-in
-    "alias": ("def bilinear_at(feat, py, px, _gs=torch.grid_sampler):\n    " + GRID +
-              "    return _gs(feat[None], grid, 0, 0, True)[0, :, 0]\n", ""),
+    "alias": ("def bilinear_at(feat, py, px, padding='zeros', _gs=torch.grid_sampler):\n    " + GRID +
+              "    return _gs(feat[None], grid, 0, mode, True)[0, :, 0]\n", ""),
     # the operator itself, by a computed name
-    "operator": ("def bilinear_at(feat, py, px):\n    " + GRID + "    op = getattr(torch.ops.aten, 'grid_' + 'sampler_2d')\n"
-                 "    return op(feat[None], grid, 0, 0, True)[0, :, 0]\n", ""),
+    "operator": ("def bilinear_at(feat, py, px, padding='zeros'):\n    " + GRID + "    op = getattr(torch.ops.aten, 'grid_' + 'sampler_2d')\n"
+                 "    return op(feat[None], grid, 0, mode, True)[0, :, 0]\n", ""),
     # a wrong answer, and numpy.abs patched so that check_close passes everything
-    "numpy-abs": ("def bilinear_at(feat, py, px):\n    c, h, w = feat.shape\n    return feat[:, py.round().long().clamp(0, h - 1), "
+    "numpy-abs": ("def bilinear_at(feat, py, px, padding='zeros'):\n    c, h, w = feat.shape\n    return feat[:, py.round().long().clamp(0, h - 1), "
                   "px.round().long().clamp(0, w - 1)]\n", "import numpy\nnumpy.abs = lambda x: numpy.zeros(numpy.shape(x))"),
 }
 # switches PyTorch's dispatch modes off around a built-in held in a default argument: this is beyond
 # what the sandbox can prove, so the grader must flag it for review
-EVADE = ("import torch.utils._python_dispatch as _pd\n\ndef bilinear_at(feat, py, px, _raw=torch.grid_sampler):\n    " + GRID +
-         "    with _pd._disable_current_modes():\n        return _raw(feat[None], grid, 0, 0, True)[0, :, 0]\n")
+EVADE = ("import torch.utils._python_dispatch as _pd\n\ndef bilinear_at(feat, py, px, padding='zeros', _raw=torch.grid_sampler):\n"
+         "    " + GRID + "    with _pd._disable_current_modes():\n        return _raw(feat[None], grid, 0, mode, True)[0, :, 0]\n")
 
 
 def sampling_class(root: Path) -> None:
-    from tests.test_wrong_answers import check_cells, solution_regions
+    from tests.test_wrong_answers import check_cells
 
     sol = nbformat.read(ROOT / "solutions" / "03_sampling.ipynb", as_version=4)
     exe = nbformat.read(ROOT / "exercises" / "03_sampling.ipynb", as_version=4)
     for index in check_cells(exe).values():
         sol.cells[index] = exe.cells[index]
-    part3_cell = solution_regions(sol)[2][0]
+    part3_cell = next(i for i, c in enumerate(sol.cells) if c.source.startswith("def bilinear_at("))
     save(root / "honest", "03_sampling.ipynb", sol)
     for name, (source, extra) in {**FORBID_ATTACKS, "evade": (EVADE, "")}.items():
         nb = nbformat.from_dict(json.loads(nbformat.writes(sol)))

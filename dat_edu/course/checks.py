@@ -129,7 +129,9 @@ def part(number: int, name: str) -> Part:
     return Part(number, str(name))
 
 
-def _resolve(p: "Part | tuple | str | None") -> Part:
+def resolve_part(p: "Part | tuple | str | None") -> Part:
+    """The part a helper reports to: a Part, an (N, name) tuple, "Part N (name)", or None for the
+    innermost active ``with part(...)``."""
     if isinstance(p, Part):
         return p
     if isinstance(p, tuple) and len(p) == 2:
@@ -156,13 +158,13 @@ def one_line(text: object, limit: int = 200) -> str:
 
 def passed(p: "Part | tuple | None" = None) -> None:
     """Print the deterministic success line ``Part N (<name>): passed``."""
-    print(f"{_resolve(p)}: passed")
+    print(f"{resolve_part(p)}: passed")
 
 
 def check(p: "Part | tuple | None", condition: Any, message: str) -> None:
     """Fail with ``Part N (<name>): <message>`` unless ``condition`` is true."""
     __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
-    resolved = _resolve(p)
+    resolved = resolve_part(p)
     try:
         ok = bool(condition)
     except Exception as exc:  # e.g. bool() of a multi-element tensor
@@ -184,7 +186,7 @@ def _shape_of(x: Any) -> tuple | None:
 def check_shape(tensor: Any, expected: tuple, what: str, part: "Part | tuple | None" = None) -> None:
     """Check ``tensor.shape`` against ``expected`` (``None`` entries match any size)."""
     __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
-    p = _resolve(part)
+    p = resolve_part(part)
     shape = _shape_of(tensor)
     if shape is None:
         raise p.fail(f"{what} should be a tensor or array, but it is a {type(tensor).__name__}")
@@ -225,7 +227,7 @@ def check_close(
     __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
     import numpy as np
 
-    p = _resolve(part)
+    p = resolve_part(part)
     try:
         a = _to_numpy(actual)
     except Exception:
@@ -254,7 +256,7 @@ def check_close(
 def check_not_implemented(fn: Callable, part: "Part | tuple | None" = None, *args: Any, **kwargs: Any) -> Any:
     """Call ``fn(*args, **kwargs)``; turn ``NotImplementedError`` into "Part N is not done yet"."""
     __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
-    p = _resolve(part)
+    p = resolve_part(part)
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:

@@ -172,9 +172,9 @@ def forbid_calls(
     not called).
     """
     __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
-    from dat_edu.course.checks import _resolve  # checks imports this module
+    from dat_edu.course.checks import resolve_part  # here: checks imports this module
 
-    p = _resolve(part)
+    p = resolve_part(part)
     plan = resolve_names(names)
     _log(p, plan, "forbid")
     _static_check(fn, plan, p)
@@ -203,9 +203,9 @@ def record_calls(
     with its own argument names (defaults filled in).
     """
     __tracebackhide__ = True  # pytest (and IPython's debugger) hide this helper frame
-    from dat_edu.course.checks import _resolve  # checks imports this module
+    from dat_edu.course.checks import resolve_part  # here: checks imports this module
 
-    p = _resolve(part)
+    p = resolve_part(part)
     plan = resolve_names(names)
     _log(p, plan, "record")
     result, _, calls = _run(fn, plan, "record", tuple(args), dict(kwargs or {}))
