@@ -81,6 +81,12 @@ def build_submissions(root: Path) -> None:
     save(root / "forger", "01_tiny.ipynb", with_cell(filled(), CHECK1_AT + 1, forge))
     (root / "nothing").mkdir()
     (root / "nothing" / "README.md").write_text("no notebook here\n")
+    chatty = filled()  # every cell prints more than a cell may keep: the notebook's total is capped too
+    chatty.cells[DOUBLE_AT:DOUBLE_AT] = [new_code_cell(f"print('{i % 10}' * 30_000)") for i in range(120)]
+    save(root / "chatty", "01_tiny.ipynb", chatty)
+    os.symlink(root / "good", root / "linked-folder")  # a classmate's folder under another name
+    (root / "linked-notebook").mkdir()
+    os.symlink(root / "good" / "01_tiny.ipynb", root / "linked-notebook" / "01_tiny.ipynb")
 
 
 @pytest.fixture(scope="module")
@@ -149,11 +155,15 @@ def test_infinite_loop_is_interrupted(graded):
     assert result(graded, "loop", 3) == (1.0, "passed")  # the notebook went on after the interrupt
 
 
-def test_loop_that_swallows_interrupts_is_stopped(graded):
-    assert result(graded, "stuck", 1) == (2.0, "passed")  # earlier results are kept
+def stopped_after_part_1(graded, learner: str, why: str) -> None:
+    assert result(graded, learner, 1) == (2.0, "passed")  # decided before: kept
     for n in (2, 3):
-        points, msg = result(graded, "stuck", n)
-        assert points == 0 and "did not finish within 2 s, even after being interrupted" in msg, msg
+        points, msg = result(graded, learner, n)
+        assert points == 0 and why in msg, msg
+
+
+def test_loop_that_swallows_interrupts_is_stopped(graded):
+    stopped_after_part_1(graded, "stuck", "did not finish within 2 s, even after being interrupted")
 
 
 def test_missing_import(graded):
@@ -210,10 +220,27 @@ def test_odd_names_are_escaped(graded):
 
 
 def test_forged_frames_stop_that_notebook_only(graded):
-    assert result(graded, "forger", 1) == (2.0, "passed")  # decided before the forgery
-    for n in (2, 3):
-        points, msg = result(graded, "forger", n)
-        assert points == 0 and "not graded because the notebook interfered with the grader" in msg, msg
+    stopped_after_part_1(graded, "forger", "not graded because the notebook interfered with the grader")
+
+
+def test_symbolic_links_are_refused(graded):
+    rows = [r for r in graded["rows"] if r["learner"] == "linked-folder"]
+    assert len(rows) == 1 and rows[0]["message"] == "the learner's folder is a symbolic link; refused"
+    rows = [r for r in graded["rows"] if r["learner"] == "linked-notebook" and r["part"] == ""]
+    assert rows[0]["message"] == "01_tiny.ipynb is a symbolic link; refused (submit the file itself)"
+    assert result(graded, "linked-notebook", 1) == (0.0, "no notebook submitted for this exercise")
+
+
+def test_output_is_capped_per_cell_and_per_notebook(graded):
+    import nbformat
+
+    from dat_edu.course import review
+
+    assert [result(graded, "chatty", n)[0] for n in (1, 2, 3)] == [2.0, 1.0, 1.0]
+    nb = nbformat.read(graded["review"] / "chatty" / "01_tiny.ipynb", as_version=4)
+    texts = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert max(map(len, texts)) < 21_000  # 30,000 printed, 20,000 kept
+    assert sum(map(len, texts)) <= review.MAX_TOTAL + 2_000  # 120 cells: 2.4 million characters kept, capped at 2 MiB
 
 
 def test_learner_without_notebook(graded):
@@ -272,6 +299,11 @@ def test_usage_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         grade.main([str(tmp_path / "subs"), "--solutions", str(tmp_path / "sol"), "--out", str(tmp_path / "subs" / "g.csv")])
     assert info.value.code == 2 and "outside the submissions" in capsys.readouterr().err
+    inside = Path(gen.__file__).parent / "g.csv"  # every sandbox sees the library
+    with pytest.raises(SystemExit) as info:
+        grade.main([str(tmp_path / "subs"), "--solutions", str(tmp_path / "sol"), "--out", str(inside)])
+    assert info.value.code == 2 and "inside a folder every sandbox can read" in capsys.readouterr().err
+    assert not inside.exists()
 
 
 def test_csv_and_markdown_escaping():
@@ -280,13 +312,38 @@ def test_csv_and_markdown_escaping():
     assert gradebook.md_text("a|b <script>\n*x*") == "a\\|b \\<script\\> \\*x\\*"
 
 
-def test_no_sandbox_is_recorded(tmp_path):
+def test_gradebook_is_written_atomically(tmp_path, monkeypatch):
+    out = tmp_path / "g.csv"
+    out.write_text("the earlier gradebook\n")
+
+    class Broken(gradebook.Row):
+        def as_csv(self):
+            raise RuntimeError("disk full, say")
+
+    rows = [gradebook.Row("a", "01_tiny", 1, 2, 2, "passed"), Broken("b", "01_tiny", 1, 0, 2, "x")]
+    with pytest.raises(RuntimeError):
+        gradebook.write(rows, [], out, None)  # the old grader had truncated the file by now
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        gradebook.write(rows[:1], [], out, None)
+    assert out.read_text() == "the earlier gradebook\n" and sorted(tmp_path.iterdir()) == [out]  # no temporary file left
+    monkeypatch.undo()
+    gradebook.write(rows[:1], [], out, tmp_path / "g.md")
+    assert read_rows(out)["by"][("a", "1")]["points"] == "2" and (tmp_path / "g.md").exists()
+
+
+def test_no_sandbox_is_recorded_and_changes_are_reported(tmp_path):
     write_solutions(tmp_path / "sol")
     save(tmp_path / "subs" / "a", "01_tiny.ipynb", filled())
+    # without the sandbox a notebook can write into the solutions: the hashes taken before and after see it
+    planted = tmp_path / "sol" / "planted.txt"
+    save(tmp_path / "subs" / "b", "01_tiny.ipynb", with_cell(filled(), 2, f"open({str(planted)!r}, 'w').write('x')"))
     assert grade.main([str(tmp_path / "subs"), "--solutions", str(tmp_path / "sol"), "--out", str(tmp_path / "g.csv"),
-                       "--no-sandbox", "--no-review", "--quiet"]) == 0
+                       "--no-sandbox", "--no-review", "--quiet"]) == 3
     rows = read_rows(tmp_path / "g.csv")
-    assert rows["rows"][0]["message"].startswith("1 notebooks graded in NO SANDBOX (--no-sandbox)")
+    first = rows["rows"][0]["message"]
+    assert first.startswith("2 notebooks graded in NO SANDBOX (--no-sandbox)")
+    assert f"WARNING: changed while grading: {tmp_path / 'sol' / 'planted.txt'}" in first and planted.exists()
     assert [rows["by"][("a", str(n))]["points"] for n in (1, 2, 3)] == ["2", "1", "1"]
 
 

@@ -179,6 +179,11 @@ def attempt(fn):
     except BaseException as exc:
         return type(exc).__name__
 probe["write library"] = attempt(lambda: open(LIBRARY + "/course/extra.py", "w"))
+probe["write environment"] = attempt(lambda: open(sys.prefix + "/extra.txt", "w"))
+probe["tmp"] = sorted(os.listdir("/tmp")), os.listdir("/tmp/work")
+probe["ipc"] = os.readlink("/proc/self/ns/ipc")
+import resource
+probe["limits"] = {r: resource.getrlimit(getattr(resource, "RLIMIT_" + r))[0] for r in ("AS", "CPU", "FSIZE", "NOFILE", "CORE")}
 probe["connect"] = attempt(lambda: socket.create_connection(("127.0.0.1", PORT), timeout=2))
 probe["fork"] = attempt(os.fork)
 probe["thread"] = attempt(lambda: threading.Thread(target=print).start())
@@ -210,6 +215,9 @@ def test_what_the_sandbox_sees_and_may_do():
     assert probe["write library"] == "OSError" and probe["connect"] in ("OSError", "ConnectionRefusedError")
     assert probe["fork"] == "PermissionError" and probe["thread"] == "allowed" and probe["torch threads"] == "allowed"
     assert probe["big file"] == "OSError" and probe["memory"] == "MemoryError"
+    assert probe["write environment"] == "OSError" and probe["tmp"] == (["home", "work"], [])
+    assert probe["ipc"] != os.readlink("/proc/self/ns/ipc")  # its own ipc namespace
+    assert probe["limits"] == {"AS": 2048 << 20, "CPU": sandbox.Limits().cpu_s, "FSIZE": 16 << 20, "NOFILE": 1024, "CORE": 0}
 
 
 LEARNER = """

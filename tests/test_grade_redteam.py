@@ -34,8 +34,9 @@ SOLVED = ("def add(a, b):\n    return a + b\n\ndef double(x):\n    return 2 * x\
           "def mean(xs):\n    return sum(xs) / len(xs)\n")
 WRONG = dict(add="return 0", double="return 0", mean="return 0")
 
-# Finds the grader's command line by walking up this process's ancestors (never other processes),
-# stopping at the first one that looks like a grader.
+# Finds the grader's command line and working folder by walking up this process's ancestors (never
+# other processes), stopping at the first one that looks like a grader. Both graders are given paths
+# relative to their working folder, so the attacks need both.
 ANCESTORS = """
 import os
 def _grader():
@@ -49,17 +50,16 @@ def _grader():
         except (OSError, ValueError, IndexError):
             break
     return None, []
-def _grader_args():
-    return _grader()[1]
-def _grader_arg(flag):
-    args = _grader_args()
-    return args[args.index(flag) + 1] if flag in args else None
+def _grader_path(flag):  # a relative path is read through the grader's working folder
+    pid, args = _grader()
+    return os.path.realpath(os.path.join(f"/proc/{pid}/cwd", args[args.index(flag) + 1])) if flag in args else None
 def _grader_dirs():
-    return [a for a in _grader_args() if a.startswith("/") and os.path.isdir(a)]
+    pid, args = _grader()
+    return [p for p in (os.path.join(f"/proc/{pid}/cwd", a) for a in args if a) if os.path.isdir(p)]
 """
 # strikes once the grader has exited: appends to its gradebook
 DAEMON = """import time
-grader, out = _grader()[0], _grader_arg("--out")
+grader, out = _grader()[0], _grader_path("--out")
 try:
     if os.fork() == 0:
         os.setsid()
@@ -91,7 +91,7 @@ ATTACKS = {
     "lying-objects": ("class _Yes:\n    def __eq__(self, other):\n        return True\n",
                       dict(add="return _Yes()", double="return _Yes()", mean="return _Yes()")),
     # -- reading what a learner must not see
-    "read-solutions": (ANCESTORS + "import json\nsol = _grader_arg('--solutions')\nif sol:\n"
+    "read-solutions": (ANCESTORS + "import json\nsol = _grader_path('--solutions')\nif sol:\n"
                        "    for c in json.load(open(os.path.join(sol, '01_tiny.ipynb')))['cells']:\n"
                        "        if '### BEGIN SOLUTION' in ''.join(c['source']):\n            exec(''.join(c['source']))", None),
     "copy-classmate": (ANCESTORS + "import json, glob\nfor d in _grader_dirs():\n"
@@ -218,6 +218,10 @@ def serve_solution() -> tuple[int, threading.Event]:
     return srv.getsockname()[1], stop
 
 
+def rel(path: Path) -> str:
+    return os.path.relpath(path, ROOT)
+
+
 def run_baseline(subs: Path, solutions: Path, out: Path, library: Path | None, jobs: int = 2) -> subprocess.CompletedProcess:
     private = out.parent / "tmp"
     private.mkdir(exist_ok=True)
@@ -225,7 +229,7 @@ def run_baseline(subs: Path, solutions: Path, out: Path, library: Path | None, j
                IPYTHONDIR=str(out.parent / "ipython"), MPLCONFIGDIR=str(out.parent / "mpl"), PYDEVD_DISABLE_FILE_VALIDATION="1")
     if library is not None:
         env["DAT_EDU_BASELINE_LIBRARY"] = str(library)
-    cmd = [sys.executable, "-m", "tests.redteam_baseline", str(subs), "--solutions", str(solutions), "--out", str(out), "--jobs", str(jobs)]
+    cmd = [sys.executable, "-m", "tests.redteam_baseline", rel(subs), "--solutions", rel(solutions), "--out", rel(out), "--jobs", str(jobs)]
     with open(out.parent / "baseline.log", "w") as log:  # not a pipe: a daemon holding it would delay the return
         return subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=log, timeout=600)
 
@@ -291,9 +295,10 @@ def runs(tmp_path_factory):
                for w in ("main", "vandal", "killer", "injector")}
         new = Run(tmp_path_factory.mktemp("graded"), "all", port)
         library_before = grade.tree_digest(ROOT / "dat_edu")
-        code = grade.main([str(new.subs), "--solutions", str(new.solutions), "--out", str(new.gradebook), "--jobs", "2",
-                           "--cell-timeout", "10", "--quiet"])
-        assert code == 0
+        # a process of its own, as an instructor runs it: what its command line and working folder give away
+        cmd = [sys.executable, "-m", "dat_edu.course.grade", rel(new.subs), "--solutions", rel(new.solutions), "--out",
+               rel(new.gradebook), "--jobs", "2", "--cell-timeout", "10", "--quiet"]
+        assert subprocess.run(cmd, cwd=ROOT, timeout=600).returncode == 0
         out["graded"] = new.finish(ROOT / "dat_edu", library_before)
         out["graded"].rows = read_rows(new.gradebook)["by"]
         time.sleep(6)  # long enough for a daemon to strike
