@@ -375,7 +375,8 @@ EVADE = ("import torch.utils._python_dispatch as _pd\n\ndef bilinear_at(feat, py
          "    " + GRID + "    with _pd._disable_current_modes():\n        return _raw(feat[None], grid, 0, mode, True)[0, :, 0]\n")
 
 
-def sampling_class(root: Path) -> None:
+def sampling_class(root: Path, evade: bool) -> None:
+    """The honest learner and the attacks on part 3 (with ``evade``, the flagged evasion too: only the grader needs it)."""
     from tests.test_wrong_answers import check_cells
 
     sol = nbformat.read(ROOT / "solutions" / "03_sampling.ipynb", as_version=4)
@@ -384,7 +385,7 @@ def sampling_class(root: Path) -> None:
         sol.cells[index] = exe.cells[index]
     part3_cell = next(i for i, c in enumerate(sol.cells) if c.source.startswith("def bilinear_at("))
     save(root / "honest", "03_sampling.ipynb", sol)
-    for name, (source, extra) in {**FORBID_ATTACKS, "evade": (EVADE, "")}.items():
+    for name, (source, extra) in {**FORBID_ATTACKS, **({"evade": (EVADE, "")} if evade else {})}.items():
         nb = nbformat.from_dict(json.loads(nbformat.writes(sol)))
         nb.cells[part3_cell].source = source
         if extra:
@@ -399,7 +400,7 @@ def forbid_runs(tmp_path_factory):
         tmp = tmp_path_factory.mktemp(f"forbid-{mode}")
         (tmp / "solutions").mkdir()
         shutil.copy(ROOT / "solutions" / "03_sampling.ipynb", tmp / "solutions")
-        sampling_class(tmp / "submissions")
+        sampling_class(tmp / "submissions", evade=mode == "graded")
         gradebook = tmp / "gradebook.csv"
         if mode == "baseline":
             run_baseline(tmp / "submissions", tmp / "solutions", gradebook, None, jobs=2)
