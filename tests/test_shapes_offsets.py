@@ -61,9 +61,9 @@ def test_dat_shapes_starts_with_keys_on_their_reference_points():
 
 def test_shapes_preset_moves_the_keys_onto_the_objects():
     assert PRESETS["shapes"]["model"] == "dat_shapes" and PRESETS["shapes"]["threads"] == 1
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: a shared machine slows the wall clock, not this
     result = train("shapes", out_dir=None, progress=False, seed=0)
-    seconds = time.perf_counter() - t0
+    seconds = time.process_time() - t0
     m = offset_movement(result["model"], result["data"].test, n=1000)
     # Measured (this preset, 1,000 test images; seeds 0 / 1 / 2 / 3): ratio dist_pos/dist_ref =
     # 0.79 / 0.66 / 0.75 / 0.75 (reference points: 1.0), keys inside the object box 0.33 -> 0.53 /
@@ -72,4 +72,4 @@ def test_shapes_preset_moves_the_keys_onto_the_objects():
     assert m["ratio"] < 0.85, m
     assert m["in_box_pos"] > m["in_box_ref"] + 0.1, m
     assert m["alignment"] > 0.3, m
-    assert seconds < 150, f"the shapes preset took {seconds:.0f} s; it should take well under a minute"
+    assert seconds < 150, f"the shapes preset took {seconds:.0f} s of CPU time; it should take well under a minute"
