@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from dat_edu.deformable import DeformableAttention
+from dat_edu.fast import FastDeformableAttention, FastMlp, FastWindowAttention
 from dat_edu.mlp import DropPath, Mlp
 from dat_edu.norm import LayerNorm2d
 from dat_edu.validate import check_nchw, pair
@@ -92,18 +93,19 @@ class DATBlock(nn.Module):
         mlp_ratio: hidden width of the MLP is mlp_ratio * C (4 in DAT).
         drop: dropout inside the MLP.
         drop_path: stochastic-depth rate of this block (both branches).
+        fast: build the MLP as :class:`dat_edu.fast.FastMlp` (same parameters and results).
 
     forward(x) -> (x, pos, ref): pos/ref are the mixer's sampling positions and reference points
     (B, g, Hk, Wk, 2), normalized, (y, x), or None for window blocks.
     """
 
     def __init__(self, dim: int, attn: nn.Module, mlp_ratio: float = 4.0, drop: float = 0.0,
-                 drop_path: float = 0.0) -> None:
+                 drop_path: float = 0.0, fast: bool = False) -> None:
         super().__init__()
         self.norm1 = LayerNorm2d(dim)
         self.attn = attn
         self.norm2 = LayerNorm2d(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
+        self.mlp = (FastMlp if fast else Mlp)(dim, int(dim * mlp_ratio), drop=drop)
         self.drop_path = DropPath(drop_path)
 
     @property
@@ -158,6 +160,9 @@ class DAT(nn.Module):
         coords, position_bias, use_offsets: options of every D block (DeformableAttention);
             position_bias applies to the stages whose ``use_pes`` entry is True.
         init: "official" (PyTorch defaults, see module docstring) or "trunc_normal".
+        fast: True (default) builds the blocks' attention and MLPs from :mod:`dat_edu.fast` (same
+            parameters, same results, fewer passes over memory) and runs the model on channels-last
+            memory; False builds the readable classes of the lessons.
 
     forward(x, return_positions=False) -> logits (B, num_classes), or (logits, positions,
     references), two lists with one entry per block in order (None for L/S blocks).
@@ -186,6 +191,7 @@ class DAT(nn.Module):
         position_bias: str | None = "table",
         use_offsets: bool = True,
         init: str = "official",
+        fast: bool = True,
     ) -> None:
         super().__init__()
         n = len(dims)
@@ -242,7 +248,8 @@ class DAT(nn.Module):
             blocks = []
             for letter in spec:
                 if letter == "D":
-                    attn = DeformableAttention(
+                    deformable_cls = FastDeformableAttention if fast else DeformableAttention
+                    attn = deformable_cls(
                         C, nh, groups[s], (h, w), stride=strides[s], offset_range_factor=factors[s],
                         kernel_size=kernels[s], position_bias=position_bias if use_pes[s] else None,
                         use_offsets=use_offsets, coords=coords, attn_drop=attn_drop_rate,
@@ -250,9 +257,9 @@ class DAT(nn.Module):
                     )
                 else:
                     shift = dat_shift(win) if letter == "S" else 0
-                    attn = WindowAttention(C, nh, win, shift=shift, attn_drop=attn_drop_rate,
-                                           proj_drop=drop_rate)
-                blocks.append(DATBlock(C, attn, mlp_ratio, drop=drop_rate, drop_path=dpr[i]))
+                    window_cls = FastWindowAttention if fast else WindowAttention
+                    attn = window_cls(C, nh, win, shift=shift, attn_drop=attn_drop_rate, proj_drop=drop_rate)
+                blocks.append(DATBlock(C, attn, mlp_ratio, drop=drop_rate, drop_path=dpr[i], fast=fast))
                 i += 1
             self.stages.append(DATStage(blocks))
             self.feature_sizes.append((h, w))
@@ -263,6 +270,7 @@ class DAT(nn.Module):
         self.head = nn.Linear(dims[-1], num_classes)
 
         self.init = init
+        self.fast = fast
         if init == "trunc_normal":
             self.apply(_trunc_normal_init)
         # init == "official": keep PyTorch's defaults, as the official reset_parameters (a loop over
@@ -296,6 +304,8 @@ class DAT(nn.Module):
 
     def forward(self, x: torch.Tensor, return_positions: bool = False):
         self._check_input(x)
+        if self.fast:  # (B, H, W, C) memory: norms, MLPs and projections then need no transposes
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.stem(x)  # (B, C0, H/p, W/p)
         positions: list = []
         references: list = []

@@ -3,7 +3,7 @@
 :class:`dat_edu.deformable.DeformableAttention` is written to be read next to the paper: NCHW maps,
 one einops step per equation. :class:`FastDeformableAttention` is a subclass with the same
 constructor, parameters and state dict; only ``forward`` differs. It computes the same function
-(tests/test_fast_deformable.py holds the two, and the official forward, equal in value and
+(tests/test_fast.py holds the two, and the official forward, equal in value and
 gradient), with the work arranged the way a CPU (or GPU) likes it:
 
 * **Tokens, not maps.** The 1x1 projections run as one matrix product each on (B*N, C) tokens,
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dat_edu.deformable import DeformableAttention
+from dat_edu.fast.linear import linear
 from dat_edu.sampling import normalized_to_pixel, reference_grid, sample_features
 
 __all__ = ["FastDeformableAttention", "deformable_tokens"]
@@ -128,14 +129,14 @@ def deformable_tokens(m: DeformableAttention, x: torch.Tensor, h: int, w: int,
     nh, g = m.num_heads, m.num_groups
     if x_map is None:
         x_map = x.transpose(1, 2).reshape(B, C, h, w)
-    q = F.linear(x, m.proj_q.weight.view(C, C), m.proj_q.bias)  # (B, N, C)
+    q = linear(x, m.proj_q.weight.view(C, C), m.proj_q.bias)  # (B, N, C)
     pos, ref = _positions(m, q, h, w)  # (B, g, Hk, Wk, 2)
     hk, wk = pos.shape[2], pos.shape[3]
     sampled = sample_features(x_map.reshape(B * g, C // g, h, w), pos.reshape(B * g, hk, wk, 2),
                               align_corners=m.align_corners)  # (B*g, Cg, Hk, Wk)
     sampled = sampled.reshape(B, C, hk * wk).transpose(1, 2).contiguous()  # (B, Ns, C) tokens
-    k = F.linear(sampled, m.proj_k.weight.view(C, C), m.proj_k.bias)  # (B, Ns, C)
-    v = F.linear(sampled, m.proj_v.weight.view(C, C), m.proj_v.bias)
+    k = linear(sampled, m.proj_k.weight.view(C, C), m.proj_k.bias)  # (B, Ns, C)
+    v = linear(sampled, m.proj_v.weight.view(C, C), m.proj_v.bias)
 
     q, k, v = _heads(q, nh), _heads(k, nh), _heads(v, nh)  # (B*nh, N or Ns, hc)
     bias = _position_bias(m, pos, h, w)  # (B*nh, N, Ns) or None
@@ -146,7 +147,7 @@ def deformable_tokens(m: DeformableAttention, x: torch.Tensor, h: int, w: int,
     attn = F.dropout(attn.softmax(dim=-1), _attn_dropout_p(m), m.training)
     z = torch.bmm(attn, v)  # (B*nh, N, hc)
     z = z.view(B, nh, N, C // nh).transpose(1, 2).reshape(B, N, C)
-    y = m.proj_drop(F.linear(z, m.proj_out.weight.view(C, C), m.proj_out.bias))
+    y = m.proj_drop(linear(z, m.proj_out.weight.view(C, C), m.proj_out.bias))
     return y, pos, ref
 
 

@@ -1,18 +1,23 @@
-"""dat_edu.fast_deformable computes what dat_edu.deformable (and the official v1 block) computes.
+"""dat_edu.fast computes what the readable blocks (and the official v1 block) compute.
 
-Every option of the block is compared with the readable block in float64: output, sampling
-positions, reference points and the gradient of every parameter and of the input. The default
-(official) mode is also compared with tests/official_reference.py, which imports nothing from
-dat_edu, and the DAT-T stage settings in float32 within 1e-5.
+Every option of the deformable block is compared with the readable block in float64: output,
+sampling positions, reference points and the gradient of every parameter and of the input. The
+default (official) mode is also compared with tests/official_reference.py, which imports nothing
+from dat_edu, and the DAT-T stage settings in float32 within 1e-5. Window attention, the MLP and
+whole models are compared the same way.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from dat_edu.deformable import DeformableAttention
-from dat_edu.fast_deformable import FastDeformableAttention
+from dat_edu.fast import FastDeformableAttention, FastMlp, FastWindowAttention, linear
+from dat_edu.mlp import Mlp
+from dat_edu.model import dat_cifar, dat_shapes
+from dat_edu.windows import WindowAttention
 from official_reference import official_dattention_forward
 from test_deformable import OPTIONS, official_params, randomize_
 
@@ -141,3 +146,68 @@ def test_same_parameters_state_dict_and_errors():
         fast(torch.randn(1, 16, 8, 6, dtype=torch.float64))
     with pytest.raises(ValueError, match="channels"):
         fast(torch.randn(1, 8, 6, 8, dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------------------------
+# window attention, MLP, the whole model
+
+
+def grads_of(m, x, seed=1):
+    x = x.detach().clone().requires_grad_()
+    y = m(x)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(seed)).to(y.dtype)
+    return (y, *torch.autograd.grad(y, [x, *[p for _, p in sorted(m.named_parameters())]], g))
+
+
+@pytest.mark.parametrize("shift, size", [(0, (8, 12)), (2, (8, 12)), (3, (12, 6))])
+@pytest.mark.parametrize("memory", [torch.contiguous_format, torch.channels_last])
+def test_fast_window_attention_equals_readable(shift, size, memory):
+    torch.manual_seed(0)
+    slow = randomize_(WindowAttention(16, 4, 6 if shift == 3 else 4, shift=shift).double())
+    fast = FastWindowAttention(16, 4, slow.window, shift=shift).double()
+    fast.load_state_dict(slow.state_dict())
+    x = torch.randn(2, 16, *size, dtype=torch.float64).contiguous(memory_format=memory)
+    for u, v in zip(grads_of(slow, x), grads_of(fast, x)):
+        torch.testing.assert_close(v, u, atol=1e-10, rtol=0)
+
+
+def test_fast_mlp_equals_readable():
+    torch.manual_seed(0)
+    slow = randomize_(Mlp(12, 20).double())
+    fast = FastMlp(12, 20).double()
+    fast.load_state_dict(slow.state_dict())
+    x = torch.randn(2, 12, 5, 7, dtype=torch.float64)
+    for u, v in zip(grads_of(slow, x), grads_of(fast, x)):
+        torch.testing.assert_close(v, u, atol=1e-10, rtol=0)
+
+
+def test_onednn_linear_equals_f_linear():
+    """At inference the fused oneDNN Linear(+GELU) is used where available: same numbers."""
+    torch.manual_seed(0)
+    x, w, b = torch.randn(3, 5, 24), torch.randn(40, 24), torch.randn(40)
+    with torch.no_grad():
+        torch.testing.assert_close(linear(x, w, b, gelu=True), F.gelu(F.linear(x, w, b)), atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(linear(x, w, None), F.linear(x, w), atol=1e-6, rtol=1e-6)
+    xg = x.clone().requires_grad_()
+    linear(xg, w, b, gelu=True).sum().backward()  # with a gradient: F.linear + F.gelu
+    assert xg.grad is not None
+
+
+@pytest.mark.parametrize("factory", [dat_cifar, dat_shapes])
+def test_fast_model_equals_readable_model(factory):
+    """DAT(fast=True), the default, and DAT(fast=False), the lessons' classes: same parameters,
+    same logits, positions and gradients (float64)."""
+    torch.manual_seed(0)
+    slow = factory(fast=False).double().eval()  # eval: no drop path
+    fast = factory().double().eval()
+    fast.load_state_dict(slow.state_dict())
+    assert isinstance(fast.stages[-1].blocks[-1].attn, FastDeformableAttention)
+    assert not isinstance(slow.stages[-1].blocks[-1].attn, FastDeformableAttention)
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    ys, ps, _ = slow(x, return_positions=True)
+    yf, pf, _ = fast(x, return_positions=True)
+    torch.testing.assert_close(yf, ys, atol=1e-10, rtol=0)
+    for a, b in zip(ps, pf):
+        assert (a is None and b is None) or torch.allclose(a, b, atol=1e-10)
+    for u, v in zip(grads_of(slow, x)[1:], grads_of(fast, x)[1:]):
+        torch.testing.assert_close(v, u, atol=1e-9, rtol=0)
