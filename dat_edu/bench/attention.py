@@ -1,17 +1,19 @@
 """Benchmark: what does each kind of attention cost as the feature map grows?
 
-    python -m dat_edu.bench [--device cpu|cuda] [--sizes 8 16 32] [--dim 64] [--heads 2]
-                            [--batch 2] [--repeats N] [--warmup N] [--window W] [--groups G]
-                            [--stride S] [--threads T]
+    python -m dat_edu.bench attention [--device cpu|cuda] [--sizes 8 16 32] [--dim 64] [--heads 2]
+                                      [--batch 2] [--repeats N] [--warmup N] [--window W]
+                                      [--groups G] [--stride S] [--threads T]
 
-For every feature-map size H = W = s it times one forward + backward pass (median over ``repeats``
-runs after ``warmup`` runs; the layers take turns so background load hits them alike) of three
-attention layers on a (batch, dim, s, s) input:
+For every feature-map size H = W = s it times one forward + backward pass (median CPU time and
+median wall time over ``repeats`` runs after ``warmup`` runs; the layers take turns so background
+load hits them alike, see :mod:`dat_edu.bench.timing`) of these attention layers on a
+(batch, dim, s, s) input:
 
   dense       MultiHeadSelfAttention: every query attends to all H*W pixels        -> H*W keys
   window      WindowAttention (shift 0): every query attends to its w x w window    -> w*w keys
-  deformable  DeformableAttention: every query attends to Hk*Wk sampled points      -> Hk*Wk keys
-              (Hk = H / stride; with the official stride 1 this is as many keys as dense)
+  deformable  FastDeformableAttention (what DAT builds): every query attends to Hk*Wk sampled
+              points -> Hk*Wk keys (Hk = H / stride; with the official stride 1 as many as dense)
+  deformable (readable)  DeformableAttention, the lessons' class: same numbers, written as the paper
 
 and measures memory:
   on CUDA: peak ``torch.cuda.max_memory_allocated`` during the step, minus what was allocated
@@ -22,7 +24,8 @@ and measures memory:
            the "saved activations" of the layer.
            It is the part of training memory that grows with the map (the attention matrix lives here).
 
-Timings are noisy (other processes, CPU frequency); compare rows of one run, not across machines.
+Compare rows of one run, not across runs or machines; the "x dense" column is the CPU-time ratio
+to the dense layer of the same size, measured side by side.
 On a CPU that other programs keep busy, multi-threaded kernels (grid_sample, indexing) can stall
 waiting for a thread that is not scheduled: ``--threads 1`` then gives steadier numbers.
 """
@@ -30,18 +33,18 @@ waiting for a thread that is not scheduled: ``--threads 1`` then gives steadier 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from typing import Callable
 
 import torch
 from torch import nn
 
 from dat_edu.attention import MultiHeadSelfAttention
+from dat_edu.bench.timing import paired_times, sync
 from dat_edu.deformable import DeformableAttention
+from dat_edu.fast import FastDeformableAttention
 from dat_edu.windows import WindowAttention
 
-__all__ = ["saved_activation_bytes", "auto_window", "run_benchmark", "format_table", "main"]
+__all__ = ["saved_activation_bytes", "auto_window", "run_benchmark", "format_table", "add_arguments", "run"]
 
 MIB = 2**20
 
@@ -73,11 +76,6 @@ def auto_window(size: int, largest: int = 7) -> int:
     return max(w for w in range(1, min(size, largest) + 1) if size % w == 0)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _step(module: nn.Module, x: torch.Tensor) -> None:
     """One training step's worth of attention work: forward, then backward of a scalar loss."""
     module.zero_grad(set_to_none=True)
@@ -85,26 +83,8 @@ def _step(module: nn.Module, x: torch.Tensor) -> None:
     module(x).sum().backward()
 
 
-def _time_interleaved(modules: list[nn.Module], x: torch.Tensor, repeats: int, warmup: int) -> list[float]:
-    """Median fwd+bwd milliseconds of each module.
-
-    The modules take turns (round robin) rather than one finishing all its runs before the next
-    starts: when the machine is busy with something else, every module sees the same mix of slow
-    and fast moments, so the comparison between rows stays fair.
-    """
-    device = x.device
-    for _ in range(warmup):
-        for m in modules:
-            _step(m, x)
-    times: list[list[float]] = [[] for _ in modules]
-    for _ in range(max(repeats, 1)):
-        for i, m in enumerate(modules):
-            _sync(device)
-            t0 = time.perf_counter()
-            _step(m, x)
-            _sync(device)
-            times[i].append((time.perf_counter() - t0) * 1e3)
-    return [statistics.median(t) for t in times]
+def _stepper(module: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    return lambda: _step(module, x)
 
 
 def _memory(module: nn.Module, x: torch.Tensor) -> tuple[float, float | None]:
@@ -114,22 +94,23 @@ def _memory(module: nn.Module, x: torch.Tensor) -> tuple[float, float | None]:
     x.grad = None
     peak = None
     if device.type == "cuda":
-        _sync(device)
+        sync(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
     y, saved = saved_activation_bytes(lambda: module(x), exclude=tuple(module.parameters()))
     y.sum().backward()
     if device.type == "cuda":
-        _sync(device)
+        sync(device)
         peak = (torch.cuda.max_memory_allocated(device) - base) / MIB
     return saved / MIB, peak
 
 
-def _deformable_row(size: int, dim: int, heads: int, groups: int, stride: int, x: torch.Tensor) -> dict:
-    """The deformable candidate for one size: a module and its key count, or a note saying why not."""
-    row = {"size": size, "attention": "deformable"}
+def _deformable_row(size: int, dim: int, heads: int, groups: int, stride: int, x: torch.Tensor,
+                    cls: type = FastDeformableAttention, name: str = "deformable") -> dict:
+    """A deformable candidate for one size: a module and its key count, or a note saying why not."""
+    row = {"size": size, "attention": name}
     try:
-        m = DeformableAttention(dim, heads, groups, q_size=(size, size), stride=stride).to(x.device)
+        m = cls(dim, heads, groups, q_size=(size, size), stride=stride).to(x.device)
     except ValueError as err:
         return {**row, "note": f"skipped: {err}"}
     with torch.no_grad():
@@ -157,9 +138,10 @@ def run_benchmark(
     groups, stride: passed to DeformableAttention (official: stride 1).
 
     Returns one dict per (size, attention) with keys ``size``, ``attention`` ("dense", "window",
-    "deformable"), ``keys_per_query``, ``time_ms`` (median fwd+bwd), ``saved_mib`` (saved
-    activations), ``cuda_peak_mib`` (None on CPU), ``params``, ``note``. A skipped row has
-    ``time_ms`` None and says why in ``note``.
+    "deformable", "deformable (readable)"), ``keys_per_query``, ``cpu_ms`` and ``wall_ms`` (medians
+    of fwd+bwd), ``vs_dense`` (CPU time / the dense layer's), ``saved_mib`` (saved activations),
+    ``cuda_peak_mib`` (None on CPU), ``params``, ``note``. A skipped row has ``cpu_ms`` None and
+    says why in ``note``.
     """
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -180,12 +162,14 @@ def run_benchmark(
             candidates.append({"size": s, "attention": "window",
                                "note": f"skipped: window {w} does not divide {s}"})
         candidates.append(_deformable_row(s, dim, heads, groups, stride, x))
+        candidates.append(_deformable_row(s, dim, heads, groups, stride, x, DeformableAttention,
+                                          "deformable (readable)"))
 
         size_rows, modules = [], []
         for c in candidates:
             m = c.pop("module", None)
-            row = {"keys_per_query": None, "time_ms": None, "saved_mib": None, "cuda_peak_mib": None,
-                   "params": None, **c}
+            row = {"keys_per_query": None, "cpu_ms": None, "wall_ms": None, "vs_dense": None,
+                   "saved_mib": None, "cuda_peak_mib": None, "params": None, **c}
             if m is not None:
                 m = m.to(dev).train()
                 row["params"] = sum(p.numel() for p in m.parameters())
@@ -194,9 +178,13 @@ def run_benchmark(
         # memory first, one module at a time (the hooks would slow the timed runs down)
         for row, m in modules:
             row["saved_mib"], row["cuda_peak_mib"] = _memory(m, x)
-        medians = _time_interleaved([m for _, m in modules], x, repeats, warmup)
-        for (row, _), ms in zip(modules, medians):
-            row["time_ms"] = ms
+        timings = paired_times([_stepper(m, x) for _, m in modules], repeats, warmup, device=dev)
+        for (row, _), t in zip(modules, timings):
+            row["cpu_ms"], row["wall_ms"] = t.cpu_ms, t.wall_ms
+        dense = size_rows[0]["cpu_ms"]
+        for row in size_rows:
+            if row["cpu_ms"] is not None:
+                row["vs_dense"] = row["cpu_ms"] / dense
         rows.extend(size_rows)
     return rows
 
@@ -204,7 +192,7 @@ def run_benchmark(
 def format_table(rows: list[dict]) -> str:
     """Render the rows of :func:`run_benchmark` as a fixed-width text table."""
     cuda = any(r["cuda_peak_mib"] is not None for r in rows)
-    head = ["size", "attention", "keys/query", "fwd+bwd ms", "saved activations MiB"]
+    head = ["size", "attention", "keys/query", "CPU ms", "wall ms", "x dense (CPU)", "saved activations MiB"]
     if cuda:
         head.append("CUDA peak MiB")
     head += ["params", "note"]
@@ -215,7 +203,8 @@ def format_table(rows: list[dict]) -> str:
 
     for r in rows:
         cells = [f"{r['size']}x{r['size']}", r["attention"], num(r["keys_per_query"], "d"),
-                 num(r["time_ms"], ".2f"), num(r["saved_mib"], ".2f")]
+                 num(r["cpu_ms"], ".2f"), num(r["wall_ms"], ".2f"), num(r["vs_dense"], ".2f"),
+                 num(r["saved_mib"], ".2f")]
         if cuda:
             cells.append(num(r["cuda_peak_mib"], ".2f"))
         cells += [num(r["params"], "d"), r["note"]]
@@ -231,11 +220,8 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(
-        prog="python -m dat_edu.bench",
-        description="Forward+backward time and memory of dense, window and deformable attention.",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the attention sweep (also used by ``python -m dat_edu.bench`` without a command)."""
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32], help="feature-map sizes H = W")
     parser.add_argument("--dim", type=int, default=64, help="channels C")
@@ -246,33 +232,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--window", type=int, default=None, help="window size (default: largest <= 7 dividing the size)")
     parser.add_argument("--groups", type=int, default=1, help="offset groups of deformable attention")
     parser.add_argument("--stride", type=int, default=1, help="key-grid stride of deformable attention")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch (default: torch's choice); 1 is steadier on a busy machine")
-    args = parser.parse_args(argv)
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[dict]:
+    """Run the sweep for parsed ``args``, print its table, return its rows."""
     if min(args.sizes) < 1 or args.repeats < 1 or args.warmup < 0 or args.batch < 1:
         parser.error("sizes, repeats and batch must be positive and warmup >= 0")
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be >= 1")
-    old_threads = torch.get_num_threads()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     try:
         rows = run_benchmark(args.sizes, args.dim, args.heads, args.batch, args.repeats, args.warmup,
                              args.device, args.window, args.groups, args.stride)
     except ValueError as err:
         parser.error(str(err))
-    finally:
-        torch.set_num_threads(old_threads)  # main() is also called from tests and notebooks
-    threads = f", {args.threads or old_threads} CPU threads" if args.device == "cpu" else ""
+    threads = f", {torch.get_num_threads()} CPU thread(s)" if args.device == "cpu" else ""
     print(f"attention fwd+bwd: batch {args.batch}, dim {args.dim}, heads {args.heads}, device {args.device}"
-          f"{threads}; median of {args.repeats} after {args.warmup} warm-up")
+          f"{threads}; medians of {args.repeats} paired runs after {args.warmup} warm-up")
     if args.device == "cpu":
         print("memory: saved activations = bytes autograd keeps for backward (no peak counter on CPU)")
     else:
         print("memory: CUDA peak = max_memory_allocated during the step above what was allocated before it")
     print(format_table(rows))
     return rows
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,3 @@
+from dat_edu.bench.cli import main
+
+main()
