@@ -218,18 +218,21 @@ class DeformableAttention(nn.Module):
 
         q_groups = rearrange(q, "b (g c) h w -> (b g) c h w", g=g)  # (B*g, Cg, H, W)
         offset = self.conv_offset(q_groups)  # (B*g, 2, Hk, Wk), channel 0 = Δy, 1 = Δx
+        return self.offset_positions(offset, ref), ref
+
+    def offset_positions(self, offset: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """p + Δp by the ``offset_range_factor`` rule: raw offsets (B*g, 2, Hk, Wk), reference
+        points (B*g, Hk, Wk, 2) -> sampling positions (B*g, Hk, Wk, 2), normalized, (y, x)."""
         factor = self.offset_range_factor
         if factor is not None and factor > 0:
             # at most factor/Hk in normalized units = factor/2 key cells
             offset = bound_offsets(offset, factor)
         offset = rearrange(offset, "n p h w -> n h w p")  # (B*g, Hk, Wk, 2), (y, x)
         if factor is None:  # DAT++: unbounded offsets, keep the positions inside the map
-            pos = (ref + offset).clamp(-1.0, 1.0)
-        elif factor > 0:
-            pos = ref + offset
-        else:  # v1's negative-factor branch: squash the sum into (-1, 1)
-            pos = torch.tanh(ref + offset)
-        return pos, ref
+            return (ref + offset).clamp(-1.0, 1.0)
+        if factor > 0:
+            return ref + offset
+        return torch.tanh(ref + offset)  # v1's negative-factor branch: squash the sum into (-1, 1)
 
     def sample_keys(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """x̃ = φ(x; pos): bilinear samples of the input, each group at its own positions.

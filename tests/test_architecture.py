@@ -1,9 +1,9 @@
 """The layers of ARCHITECTURE.md hold: every module imports only from its own layer or the layers below.
 
     foundation  validate
-    blocks      conv, norm, mlp, sampling, offsets, attention, windows, position_bias, deformable
+    blocks      conv, norm, mlp, sampling, offsets, attention, windows, position_bias, deformable, fast/
     model       model, weights
-    analysis    data/, modes, train/, bench, receptive_field, plots/, widgets/ (photo, grids, keys, probes)
+    analysis    data/, modes, train/, bench/, receptive_field, plots/, widgets/ (photo, grids, keys, probes)
     course      widgets.panels (ipywidgets), course/
 
 Every import statement counts, also those inside functions. A module that is in no layer fails the
@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {
     "foundation": ["validate"],
-    "blocks": ["conv", "norm", "mlp", "sampling", "offsets", "attention", "windows", "position_bias", "deformable"],
+    "blocks": ["conv", "norm", "mlp", "sampling", "offsets", "attention", "windows", "position_bias", "deformable",
+               "fast"],
     "model": ["model", "weights"],
     "analysis": ["data", "modes", "train", "bench", "receptive_field", "plots", "widgets"],
     "course": ["widgets.panels", "course"],

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dat_edu.bench.table import add_official_argument, cell, text_table
 from dat_edu.bench.timing import paired_times
 from dat_edu.deformable import DeformableAttention
 from dat_edu.fast import FastDeformableAttention
@@ -137,22 +138,15 @@ def run_blocks(stages=("stage3", "stage4"), batch: int = 8, repeats: int = 10, w
 def format_blocks(rows: list[BlockRow], reference: str) -> str:
     head = ["stage", "block", "fwd+bwd CPU ms", "wall ms", f"x {reference}", "fwd CPU ms", "wall ms",
             f"x {reference}", "max |diff| out", "max |diff| grads"]
-
-    def num(v, fmt):
-        return "-" if v is None else format(v, fmt)
-
-    lines = [[r.stage, r.candidate, num(r.fwd_bwd_cpu_ms, ".1f"), num(r.fwd_bwd_wall_ms, ".1f"),
-              num(r.speedup_cpu, ".2f"), num(r.fwd_cpu_ms, ".1f"), num(r.fwd_wall_ms, ".1f"),
-              num(r.fwd_speedup_cpu, ".2f"), num(r.max_diff_out, ".1e"), num(r.max_diff_grad, ".1e")]
+    lines = [[r.stage, r.candidate, cell(r.fwd_bwd_cpu_ms, ".1f"), cell(r.fwd_bwd_wall_ms, ".1f"),
+              cell(r.speedup_cpu, ".2f"), cell(r.fwd_cpu_ms, ".1f"), cell(r.fwd_wall_ms, ".1f"),
+              cell(r.fwd_speedup_cpu, ".2f"), cell(r.max_diff_out, ".1e"), cell(r.max_diff_grad, ".1e")]
              for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)])
+    return text_table(head, lines, left=())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--official", metavar="PATH", default=None,
-                        help="a clone of LeapLabTHU/DAT at the v1 commit 566a593 (or its models/ folder)")
+    add_official_argument(parser)
     parser.add_argument("--stages", nargs="+", choices=sorted(STAGES), default=sorted(STAGES))
     parser.add_argument("--block-batch", dest="block_batch", type=int, default=8, help="images per step")
     parser.add_argument("--block-repeats", dest="block_repeats", type=int, default=10,

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from dat_edu.bench.table import cell, text_table
+
 __all__ = ["GpuPlan", "plan", "run_gpu", "format_results", "main"]
 
 
@@ -145,17 +147,9 @@ def run_gpu(p: GpuPlan, minutes: float = 8.0) -> list[dict]:
 
 
 def format_results(rows: list[dict], header: bool = True) -> str:
-    def num(v, fmt):
-        return "-" if v is None else format(v, fmt)
-
-    lines = [[r["what"], num(r["images_per_s"], ".0f"), num(r["peak_memory_mb"], ".0f"), num(r["seconds"], ".3g"),
-              num(r["test_acc"], ".4f")] for r in rows]
-    head = ["measurement", "img/s", "peak MiB", "seconds", "test acc"]
-    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths)))
-    out = [fmt(head), fmt(["-" * w for w in widths])] if header else []
-    return "\n".join(out + [fmt(c) for c in lines])
+    lines = [[r["what"], cell(r["images_per_s"], ".0f"), cell(r["peak_memory_mb"], ".0f"), cell(r["seconds"], ".3g"),
+              cell(r["test_acc"], ".4f")] for r in rows]
+    return text_table(["measurement", "img/s", "peak MiB", "seconds", "test acc"], lines, header=header)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dat_edu.bench.table import add_official_argument, text_table
 from dat_edu.bench.timing import paired_times
 
 __all__ = ["run_model", "format_model", "add_arguments", "run"]
@@ -96,14 +97,11 @@ def format_model(rows: list[dict], reference: str) -> str:
     lines = [[r["model"], f"{r['infer_cpu_ms_per_img']:.1f}", f"{r['infer_wall_ms_per_img']:.1f}",
               f"{r['infer_speedup']:.2f}", f"{r['train_cpu_ms_per_img']:.1f}", f"{r['train_wall_ms_per_img']:.1f}",
               f"{r['train_speedup']:.2f}", f"{r['max_diff_logits']:.1e}"] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)])
+    return text_table(head, lines, left=())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--official", metavar="PATH", default=None,
-                        help="a clone of LeapLabTHU/DAT at the v1 commit 566a593 (or its models/ folder)")
+    add_official_argument(parser)
     parser.add_argument("--model-batch", dest="model_batch", type=int, default=4, help="images per inference pass")
     parser.add_argument("--train-batch", dest="train_batch", type=int, default=2, help="images per training step")
     parser.add_argument("--model-repeats", dest="model_repeats", type=int, default=5,

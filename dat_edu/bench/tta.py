@@ -24,6 +24,8 @@ import time
 import torch
 from torch import nn
 
+from dat_edu.bench.table import text_table
+
 __all__ = ["small_cnn", "window_only", "run_tta", "format_tta", "main"]
 
 
@@ -106,11 +108,7 @@ def format_tta(rows: list[dict], header: bool = True) -> str:
     lines = [[r["model"], f"{r['params'] / 1e6:.2f}M", str(r["epochs"]), f"{r['wall_s']:.0f}", f"{r['cpu_s']:.0f}",
               f"{r['images_per_s']:.0f}", f"{r['test_acc']:.4f}", " ".join(f"{a:.3f}" for a in r["history"])]
              for r in rows]
-    widths = [max([len(h)] + [len(c[i]) for c in lines]) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 7) else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    out = [fmt(head), fmt(["-" * w for w in widths])] if header else []
-    return "\n".join(out + [fmt(c) for c in lines])
+    return text_table(head, lines, left=(0, 7), header=header)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

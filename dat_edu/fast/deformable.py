@@ -26,22 +26,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from dat_edu.deformable import DeformableAttention
 from dat_edu.fast.linear import linear
-from dat_edu.sampling import normalized_to_pixel, reference_grid, sample_features
+from dat_edu.sampling import normalized_to_pixel, pixel_to_normalized, reference_grid, sample_features, yx_to_xy
 
 __all__ = ["FastDeformableAttention", "deformable_tokens"]
 
 
-def _attn_dropout_p(m: DeformableAttention) -> float:
-    drop = m.attn_drop
-    return drop.p if isinstance(drop, nn.Dropout) else float(drop)
-
-
 def _offsets(m: DeformableAttention, q: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Raw offsets θ_offset(q) for every group: q tokens (B, N, C) -> (B, g, Hk, Wk, 2), (Δy, Δx)."""
+    """Raw offsets θ_offset(q) for every group: q tokens (B, N, C) -> (B*g, 2, Hk, Wk), (Δy, Δx)."""
     B, _, C = q.shape
     g, cg = m.num_groups, m.group_dim
     net = m.conv_offset
@@ -55,56 +49,49 @@ def _offsets(m: DeformableAttention, q: torch.Tensor, h: int, w: int) -> torch.T
     ln = net.norm.norm
     o = F.gelu(F.layer_norm(o, (cg,), ln.weight, ln.bias, ln.eps))
     o = o @ net.proj.weight.view(2, cg).t()  # the 1x1 conv Cg -> 2: (B, Hk, Wk, g, 2)
-    return o.permute(0, 3, 1, 2, 4)  # (B, g, Hk, Wk, 2)
+    return o.permute(0, 3, 4, 1, 2).reshape(B * g, 2, hk, wk)
 
 
 def _positions(m: DeformableAttention, q: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sampling positions and reference points, each (B, g, Hk, Wk, 2), normalized, (y, x)."""
-    B, g = q.shape[0], m.num_groups
+    """Sampling positions and reference points, each (B*g, Hk, Wk, 2), normalized, (y, x)."""
     hk, wk = m.key_grid_size(h, w)
-    ref = reference_grid(hk, wk, dtype=q.dtype, device=q.device).expand(B, g, hk, wk, 2)
+    ref = reference_grid(hk, wk, dtype=q.dtype, device=q.device).expand(q.shape[0] * m.num_groups, hk, wk, 2)
     if not m.use_offsets:
         return ref, ref
-    offset = _offsets(m, q, h, w)
-    factor = m.offset_range_factor
-    if factor is None:  # DAT++: unbounded, clamped to the map
-        return (ref + offset).clamp(-1.0, 1.0), ref
-    if factor > 0:  # at most factor/Hk (rows) and factor/Wk (columns), as bound_offsets
-        scale = torch.tensor([factor / hk, factor / wk], dtype=q.dtype, device=q.device)
-        return ref + torch.tanh(offset) * scale, ref
-    return torch.tanh(ref + offset), ref  # v1's negative-factor branch
+    return m.offset_positions(_offsets(m, q, h, w), ref), ref
 
 
 def _bias_grid(m: DeformableAttention, pos: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Where each (query, key) pair reads the table: (B*g, H*W, Ns, 2) in grid_sample's (x, y).
 
-    Official: 0.5 * (q - p), read with align_corners=True. Corrected: the pixel displacement
-    d = q_pix - p_pix (align_corners=False pixels) read at table entry (H-1+dy, W-1+dx), i.e.
-    normalized d / (H-1) for the 2H-1 entries. Both are ``a(q) - a(p)`` for a per-axis affine map
-    a, so a is applied to the small coordinate tensors and the big grid is one subtraction.
+    pos: (B*g, Hk, Wk, 2), (y, x). Official: 0.5 * (q - p), read with align_corners=True.
+    Corrected: the pixel displacement q_pix - p_pix (align_corners=False pixels) read at table
+    entry (H-1+dy, W-1+dx). Both are ``a(q) - a(p)`` for a per-axis affine map a, so a is applied
+    to the small coordinate tensors and the big grid is one subtraction.
     """
-    q = reference_grid(h, w, dtype=pos.dtype, device=pos.device).flip(-1).reshape(1, h * w, 1, 2)
-    p = pos.flip(-1).reshape(-1, 1, pos.shape[2] * pos.shape[3], 2)  # (B*g, 1, Ns, 2), (x, y)
+    q = yx_to_xy(reference_grid(h, w, dtype=pos.dtype, device=pos.device)).reshape(1, h * w, 1, 2)
+    p = yx_to_xy(pos).reshape(pos.shape[0], 1, -1, 2)  # (B*g, 1, Ns, 2), (x, y)
     if m.coords == "official":
         return 0.5 * q - 0.5 * p
 
-    def table_units(u: torch.Tensor) -> torch.Tensor:  # normalized (x, y) -> pixels / (size - 1)
-        ux = normalized_to_pixel(u[..., 0], w, False) * (1.0 / (w - 1) if w > 1 else 0.0)
-        uy = normalized_to_pixel(u[..., 1], h, False) * (1.0 / (h - 1) if h > 1 else 0.0)
-        return torch.stack((ux, uy), dim=-1)
+    def table_units(u: torch.Tensor) -> torch.Tensor:
+        # pixel / (size - 1): table entry (size-1+d) of the 2*size-1 entries is normalized d/(size-1)
+        return torch.stack([pixel_to_normalized(normalized_to_pixel(u[..., i], n, False), 2 * n - 1, True) + 1
+                            for i, n in enumerate((w, h))], dim=-1)
 
     return table_units(q) - table_units(p)
 
 
 def _position_bias(m: DeformableAttention, pos: torch.Tensor, h: int, w: int) -> torch.Tensor | None:
-    """φ(B̂; R) as (B*nh, H*W, Ns), or None without a position bias."""
+    """φ(B̂; R) as (B*nh, H*W, Ns), or None without a position bias. pos: (B*g, Hk, Wk, 2)."""
     if m.position_bias is None:
         return None
-    B, g = pos.shape[:2]
-    n, ns = h * w, pos.shape[2] * pos.shape[3]
+    g = m.num_groups
+    B = pos.shape[0] // g
+    n, ns = h * w, pos.shape[1] * pos.shape[2]
     if m.position_bias == "continuous":
         q_grid = reference_grid(h, w, dtype=pos.dtype, device=pos.device)
-        return m.cpb(q_grid, pos).reshape(B * m.num_heads, n, ns)
+        return m.cpb(q_grid, m.by_group(pos)).reshape(B * m.num_heads, n, ns)
     table = m.rpe_table  # (nh, 2H-1, 2W-1); group i's heads read group i's grid
     tables = table.view(1, g, -1, *table.shape[1:]).expand(B, -1, -1, -1, -1).reshape(B * g, -1, *table.shape[1:])
     bias = F.grid_sample(tables, _bias_grid(m, pos, h, w), mode="bilinear", padding_mode="zeros",
@@ -130,10 +117,9 @@ def deformable_tokens(m: DeformableAttention, x: torch.Tensor, h: int, w: int,
     if x_map is None:
         x_map = x.transpose(1, 2).reshape(B, C, h, w)
     q = linear(x, m.proj_q.weight.view(C, C), m.proj_q.bias)  # (B, N, C)
-    pos, ref = _positions(m, q, h, w)  # (B, g, Hk, Wk, 2)
-    hk, wk = pos.shape[2], pos.shape[3]
-    sampled = sample_features(x_map.reshape(B * g, C // g, h, w), pos.reshape(B * g, hk, wk, 2),
-                              align_corners=m.align_corners)  # (B*g, Cg, Hk, Wk)
+    pos, ref = _positions(m, q, h, w)  # (B*g, Hk, Wk, 2)
+    hk, wk = pos.shape[1], pos.shape[2]
+    sampled = sample_features(x_map.reshape(B * g, C // g, h, w), pos, align_corners=m.align_corners)  # (B*g, Cg, Hk, Wk)
     sampled = sampled.reshape(B, C, hk * wk).transpose(1, 2).contiguous()  # (B, Ns, C) tokens
     k = linear(sampled, m.proj_k.weight.view(C, C), m.proj_k.bias)  # (B, Ns, C)
     v = linear(sampled, m.proj_v.weight.view(C, C), m.proj_v.bias)
@@ -144,11 +130,11 @@ def deformable_tokens(m: DeformableAttention, x: torch.Tensor, h: int, w: int,
         attn = torch.bmm(q, k.transpose(1, 2)).mul_(m.scale)
     else:  # bias + scale * q k^T in one pass
         attn = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=m.scale)
-    attn = F.dropout(attn.softmax(dim=-1), _attn_dropout_p(m), m.training)
+    attn = F.dropout(attn.softmax(dim=-1), m.attn_drop, m.training)
     z = torch.bmm(attn, v)  # (B*nh, N, hc)
     z = z.view(B, nh, N, C // nh).transpose(1, 2).reshape(B, N, C)
     y = m.proj_drop(linear(z, m.proj_out.weight.view(C, C), m.proj_out.bias))
-    return y, pos, ref
+    return y, m.by_group(pos), m.by_group(ref)
 
 
 class FastDeformableAttention(DeformableAttention):
