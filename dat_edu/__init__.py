@@ -25,6 +25,7 @@ _EXPORTS = {
     "dat_small": "dat_edu.model",
     "dat_base": "dat_edu.model",
     "dat_cifar": "dat_edu.model",
+    "dat_fashion": "dat_edu.model",
     "load_official_state_dict": "dat_edu.weights",
     "official_key_map": "dat_edu.weights",
     "evaluate": "dat_edu.train",

@@ -51,7 +51,7 @@ from dat_edu.norm import LayerNorm2d
 from dat_edu.validate import check_nchw, pair
 from dat_edu.windows import WindowAttention, dat_shift
 
-__all__ = ["ConvNorm", "DATBlock", "DATStage", "DAT", "dat_tiny", "dat_small", "dat_base", "dat_cifar",
+__all__ = ["ConvNorm", "DATBlock", "DATStage", "DAT", "dat_tiny", "dat_small", "dat_base", "dat_cifar", "dat_fashion",
            "dat_shapes", "collect_positions", "pick_deformable"]
 
 BLOCK_LETTERS = ("L", "S", "D")
@@ -68,15 +68,19 @@ def _per_stage(value: Any, n: int, name: str) -> list:
 
 
 class ConvNorm(nn.Module):
-    """Non-overlapping patch conv + LayerNorm: (B, Cin, H, W) -> (B, Cout, H/k, W/k).
+    """Patch conv + LayerNorm: (B, Cin, H, W) -> (B, Cout, H/s, W/s).
 
-    The stem (k = patch size, with bias, official ``patch_proj``) and the downsampling layers
-    between stages (k = 2, no bias, official ``down_projs``). Submodules ``conv`` and ``norm``.
+    The stem (official ``patch_proj``, with bias) and the downsampling layers between stages
+    (official ``down_projs``, no bias). By default the patches do not overlap (kernel = stride =
+    patch size, 2 between stages); the official ``use_conv_patches`` option overlaps them (a 7x7
+    stem with padding 3, 3x3 downsampling with padding 1): pass ``stride`` and ``padding``.
+    Submodules ``conv`` and ``norm``.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, bias: bool) -> None:
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, bias: bool, stride: int | None = None,
+                 padding: int = 0) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size=kernel, stride=kernel, bias=bias)
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size=kernel, stride=stride or kernel, padding=padding, bias=bias)
         self.norm = LayerNorm2d(out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,6 +164,8 @@ class DAT(nn.Module):
         coords, position_bias, use_offsets: options of every D block (DeformableAttention);
             position_bias applies to the stages whose ``use_pes`` entry is True.
         init: "official" (PyTorch defaults, see module docstring) or "trunc_normal".
+        conv_patches: the official ``use_conv_patches``: overlapping patches (a 7x7 stem, 3x3
+            downsampling convolutions, see :class:`ConvNorm`), which help small images.
         fast: True (default) builds the blocks' attention and MLPs from :mod:`dat_edu.fast` (same
             parameters, same results, fewer passes over memory) and runs the model on channels-last
             memory; False builds the readable classes of the lessons.
@@ -191,6 +197,7 @@ class DAT(nn.Module):
         position_bias: str | None = "table",
         use_offsets: bool = True,
         init: str = "official",
+        conv_patches: bool = False,
         fast: bool = True,
     ) -> None:
         super().__init__()
@@ -228,7 +235,10 @@ class DAT(nn.Module):
         # one rate per block, 0 first (device="cpu" so that building under torch.device("meta") works)
         dpr = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
 
-        self.stem = ConvNorm(in_chans, dims[0], patch_size, bias=True)
+        if conv_patches:  # official use_conv_patches: Conv2d(in, C0, 7, patch, 3), Conv2d(Ci, Ci+1, 3, 2, 1)
+            self.stem = ConvNorm(in_chans, dims[0], 7, bias=True, stride=patch_size, padding=3)
+        else:
+            self.stem = ConvNorm(in_chans, dims[0], patch_size, bias=True)
         self.stages = nn.ModuleList()
         self.downsamples = nn.ModuleList()
         self.feature_sizes: list[tuple[int, int]] = []  # map size of every stage
@@ -264,7 +274,8 @@ class DAT(nn.Module):
             self.stages.append(DATStage(blocks))
             self.feature_sizes.append((h, w))
             if s < n - 1:
-                self.downsamples.append(ConvNorm(C, dims[s + 1], 2, bias=False))
+                kernel, pad = (3, 1) if conv_patches else (2, 0)
+                self.downsamples.append(ConvNorm(C, dims[s + 1], kernel, bias=False, stride=2, padding=pad))
                 h, w = h // 2, w // 2
         self.head_norm = LayerNorm2d(dims[-1])
         self.head = nn.Linear(dims[-1], num_classes)
@@ -392,6 +403,35 @@ def dat_cifar(num_classes: int = 10, in_chans: int = 3, img_size: int = 32, **kw
     cfg = dict(patch_size=2, dims=(48, 96, 192), stage_spec=("LS", "LD", "LD"), heads=(2, 4, 8),
                window_sizes=4, groups=(None, 2, 4), use_pes=(False, True, True), strides=1,
                offset_range_factor=2.0, offset_kernel_sizes=(3, 5, 3), drop_path_rate=0.1)
+    cfg.update(kw)
+    return DAT(img_size=img_size, in_chans=in_chans, num_classes=num_classes, **cfg)
+
+
+def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **kw: Any) -> DAT:
+    """A small DAT shaped for 28x28 images (Fashion-MNIST), sized to train on a CPU in minutes.
+
+    Layout (2 stages; overlapping conv patches, the official ``use_conv_patches``):
+
+        stem   Conv2d(in_chans, 48, 7, stride 2, padding 3) + LN    28x28 -> 14x14 tokens
+        stage0 48 ch, 2 heads, L, window 7                           14x14 (four 7x7 windows)
+        down   Conv2d(48, 96, 3, stride 2, padding 1) + LN           -> 7x7
+        stage1 96 ch, 4 heads, L D, window 7, 2 groups              7x7, offset kernel 3
+        head   LN -> average pool -> Linear(96, num_classes)
+
+    Why this shape:
+    * 28 = 2 x 14 = 4 x 7: patch 2 and window 7 tile both maps exactly, no padding to 32 (which
+      costs 30% more tokens); at 7x7 a window is the whole map, so the L block there is global
+      attention and the D block attends to all 49 sampled keys.
+    * overlapping patches: on small images a 7x7 stem and 3x3 downsampling learn local strokes
+      that non-overlapping 2x2 patches would have to learn from pairs of pixels (the official option).
+    * one deformable block, in the last stage as in DAT, where it is cheap (49 queries x 49 keys).
+    * trunc_normal init and no drop path: a short run needs every step (see the ``cpu`` preset).
+
+    Any argument of :class:`DAT` can be overridden through ``**kw``.
+    """
+    cfg = dict(patch_size=2, dims=(48, 96), stage_spec=("L", "LD"), heads=(2, 4), window_sizes=7,
+               groups=(None, 2), use_pes=(False, True), strides=1, offset_range_factor=2.0,
+               offset_kernel_sizes=(3, 3), drop_path_rate=0.0, conv_patches=True, init="trunc_normal")
     cfg.update(kw)
     return DAT(img_size=img_size, in_chans=in_chans, num_classes=num_classes, **cfg)
 

@@ -132,3 +132,17 @@ def test_bundled_sample_is_the_start_of_the_official_files(tmp_path):
     rebuilt = write_sample(FASHION_MNIST_DIR, tmp_path)
     for path in sorted(FASHION_MNIST_SAMPLE.glob("*.gz")):
         assert (rebuilt / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_load_dataset_at_28_or_padded_to_32(tmp_path):
+    from dat_edu.data import load_dataset
+    from dat_edu.data.fashion_mnist import FASHION_MNIST_MEAN, FASHION_MNIST_MEAN_32
+
+    images, _ = make_split(tmp_path, "train", 4)
+    make_split(tmp_path, "t10k", 2, seed=1)
+    own = load_dataset("fashion_mnist_28", root=tmp_path)
+    padded = load_dataset("fashion_mnist", root=tmp_path)
+    assert own.img_size == 28 and padded.img_size == 32 and own.in_chans == padded.in_chans == 1
+    assert own.train.mean == FASHION_MNIST_MEAN and padded.train.mean == FASHION_MNIST_MEAN_32
+    assert torch.equal(padded.train.images[:, :, 2:30, 2:30], own.train.images)
+    assert np.array_equal(own.train.images[:, 0].numpy(), images) and len(own.test) == 2

@@ -250,3 +250,27 @@ def test_attn_drop_is_a_probability_in_every_attention_class():
         expected = proj.bias.view(1, -1, 1, 1).expand_as(x)
         torch.testing.assert_close(dropped, expected)
         assert not torch.allclose(m.eval()(x), expected)
+
+
+def test_dat_fashion_is_shaped_for_28x28():
+    from dat_edu.model import dat_fashion
+
+    torch.manual_seed(0)
+    m = dat_fashion()
+    assert m.block_letters == ["L", "L", "D"] and m.feature_sizes == [(14, 14), (7, 7)]
+    assert m.img_size == (28, 28) and m.in_chans == 1 and round(n_params(m) / 1e6, 2) == 0.30
+    assert m.stem.conv.kernel_size == (7, 7) and m.stem.conv.stride == (2, 2) and m.stem.conv.padding == (3, 3)
+    assert m.downsamples[0].conv.kernel_size == (3, 3) and m.downsamples[0].conv.padding == (1, 1)
+    logits, pos, _ = m(torch.randn(2, 1, 28, 28), return_positions=True)
+    assert logits.shape == (2, 10) and pos[-1].shape == (2, 2, 7, 7, 2)
+
+
+def test_conv_patches_match_the_official_use_conv_patches_shapes():
+    """The official option: stem Conv2d(in, C0, 7, patch, 3), down_projs Conv2d(Ci, Ci+1, 3, 2, 1)."""
+    with torch.device("meta"):
+        m = dat_tiny(conv_patches=True)
+    assert m.stem.conv.weight.shape == (96, 3, 7, 7) and m.stem.conv.stride == (4, 4)
+    assert [d.conv.weight.shape for d in m.downsamples] == [(192, 96, 3, 3), (384, 192, 3, 3), (768, 384, 3, 3)]
+    assert all(d.conv.stride == (2, 2) and d.conv.padding == (1, 1) and d.conv.bias is None for d in m.downsamples)
+    with torch.device("meta"):
+        assert dat_tiny().stem.conv.weight.shape == (96, 3, 4, 4)  # default: non-overlapping patches

@@ -18,7 +18,9 @@ from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, load_cifar10, pre
 from .download import DownloadError, default_data_root, download_url, extract_tar, md5sum
 from .fashion_mnist import (
     FASHION_MNIST_CLASSES,
+    FASHION_MNIST_MEAN,
     FASHION_MNIST_SAMPLE,
+    FASHION_MNIST_STD,
     FASHION_MNIST_MEAN_32,
     FASHION_MNIST_STD_32,
     IDXError,
@@ -75,7 +77,7 @@ __all__ = [
     "offset_alignment",
 ]
 
-DATASETS = ("cifar10", "fashion_mnist", "shapes", "synthetic")
+DATASETS = ("cifar10", "fashion_mnist", "fashion_mnist_28", "shapes", "synthetic")
 
 
 @dataclass
@@ -164,7 +166,8 @@ def load_dataset(
 
     name: ``"cifar10"`` (downloads to ``root``, see :func:`prepare_cifar10`), ``"fashion_mnist"``
     (IDX files under ``root``, e.g. :data:`FASHION_MNIST_SAMPLE`, else found or fetched by
-    :func:`prepare_fashion_mnist`; zero-padded to 32x32),
+    :func:`prepare_fashion_mnist`; zero-padded to 32x32, the size of
+    the CIFAR models), ``"fashion_mnist_28"`` (the same images at their own 28x28),
     ``"shapes"`` (generated, 4 classes, ``train_size`` default 8,000, ``test_size`` 2,000) or
     ``"synthetic"`` (random noise in CIFAR format, default 5,000 / 1,000).
     ``train_size``/``test_size`` keep the first N images of real data sets (CIFAR-10 and
@@ -175,12 +178,15 @@ def load_dataset(
         xt, yt = load_cifar10(root, train=False, download=download, **kwargs)
         tr = DataSplit(x, y, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES)
         te = DataSplit(xt, yt, CIFAR10_MEAN, CIFAR10_STD, CIFAR10_CLASSES)
-    elif name == "fashion_mnist":
+    elif name in ("fashion_mnist", "fashion_mnist_28"):
         x, y = load_fashion_mnist(root, train=True, download=download)
         xt, yt = load_fashion_mnist(root, train=False, download=download)
-        m, s = FASHION_MNIST_MEAN_32, FASHION_MNIST_STD_32
-        tr = DataSplit(pad_to_32(x), y, m, s, FASHION_MNIST_CLASSES)
-        te = DataSplit(pad_to_32(xt), yt, m, s, FASHION_MNIST_CLASSES)
+        if name == "fashion_mnist":
+            x, xt, m, s = pad_to_32(x), pad_to_32(xt), FASHION_MNIST_MEAN_32, FASHION_MNIST_STD_32
+        else:
+            m, s = FASHION_MNIST_MEAN, FASHION_MNIST_STD
+        tr = DataSplit(x, y, m, s, FASHION_MNIST_CLASSES)
+        te = DataSplit(xt, yt, m, s, FASHION_MNIST_CLASSES)
     elif name == "shapes":
         k = kwargs.get("num_classes", len(SHAPE_CLASSES))
         # different seeds for train and test so the test images are new ones
