@@ -154,15 +154,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[BlockRow]:
-    from dat_edu.bench.official import OfficialCodeError
+    from dat_edu.bench.official import run_against_official
 
     if args.block_batch < 1 or args.block_repeats < 1:
         parser.error("--block-batch and --block-repeats must be >= 1")
-    try:
-        rows = run_blocks(args.stages, args.block_batch, args.block_repeats, official=args.official)
-    except OfficialCodeError as err:
-        parser.error(str(err))
-    reference = "official" if args.official else "readable"
+    rows, reference = run_against_official(parser, args.official, run_blocks, stages=args.stages,
+                                           batch=args.block_batch, repeats=args.block_repeats)
     print(f"deformable block, DAT-T stage settings: batch {args.block_batch}, float32, "
           f"{torch.get_num_threads()} CPU thread(s); medians of {args.block_repeats} paired runs; "
           f"'x {reference}' = CPU-time speed-up")

@@ -109,15 +109,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[dict]:
-    from dat_edu.bench.official import OfficialCodeError
+    from dat_edu.bench.official import run_against_official
 
     if min(args.model_batch, args.train_batch, args.model_repeats) < 1:
         parser.error("--model-batch, --train-batch and --model-repeats must be >= 1")
-    try:
-        rows = run_model(args.model_batch, args.model_repeats, official=args.official, train_batch=args.train_batch)
-    except OfficialCodeError as err:
-        parser.error(str(err))
-    reference = "official" if args.official else "readable"
+    rows, reference = run_against_official(parser, args.official, run_model, batch=args.model_batch,
+                                           repeats=args.model_repeats, train_batch=args.train_batch)
     print(f"DAT-T 224x224 float32, {torch.get_num_threads()} CPU thread(s): inference batch {args.model_batch} "
           f"(medians of {args.model_repeats}), training step batch {args.train_batch} "
           f"(medians of {max(1, args.model_repeats // 2)}); 'x {reference}' = CPU-time speed-up")

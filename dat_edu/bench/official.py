@@ -24,7 +24,7 @@ from torch import nn
 
 from dat_edu.mlp import DropPath
 
-__all__ = ["OfficialCodeError", "official_files", "load_official_blocks", "load_official_dat",
+__all__ = ["OfficialCodeError", "run_against_official", "official_files", "load_official_blocks", "load_official_dat",
            "official_dattention", "official_dat_tiny", "DAT_TINY_CONFIG"]
 
 # configs/dat_tiny.yaml of the official repository (v1)
@@ -43,6 +43,16 @@ _V1_ARGS = ("q_size", "kv_size", "n_heads", "n_head_channels", "n_groups", "attn
 
 class OfficialCodeError(ValueError):
     """The path does not hold the official DAT v1 code (missing file, or another version)."""
+
+
+def run_against_official(parser, official: str | None, fn, **kwargs):
+    """``fn(official=official, **kwargs)`` for a command line: a missing or wrong checkout becomes a
+    usage error that says what to pass. Returns (rows, the reference's name: official or readable)."""
+    try:
+        rows = fn(official=official, **kwargs)
+    except OfficialCodeError as err:
+        parser.error(str(err))
+    return rows, "official" if official else "readable"
 
 
 def official_files(path: str | Path) -> tuple[Path, Path | None]:
