@@ -211,3 +211,17 @@ def test_fast_model_equals_readable_model(factory):
         assert (a is None and b is None) or torch.allclose(a, b, atol=1e-10)
     for u, v in zip(grads_of(slow, x)[1:], grads_of(fast, x)[1:]):
         torch.testing.assert_close(v, u, atol=1e-9, rtol=0)
+
+
+def test_flop_counter_sees_the_same_work_in_both_models():
+    """Lessons count multiply-adds with FlopCounterMode under no_grad: the fast model then keeps
+    F.linear (which the counter knows) instead of oneDNN's kernel, so both count the same."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counts = []
+    for fast in (False, True):
+        m = dat_cifar(fast=fast).eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            m(torch.randn(1, 3, 32, 32))
+        counts.append(counter.get_total_flops())
+    assert counts[0] == counts[1] > 0

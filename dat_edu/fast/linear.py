@@ -7,7 +7,8 @@ frozen CPU models) applies the bias and an optional GELU while it writes the out
 kernels are faster than MKL's for the narrow layers of the first stages.
 
 It has no backward, so :func:`linear` uses it only when no gradient is needed (``torch.no_grad``,
-``torch.inference_mode`` or ``requires_grad=False`` everywhere) on a CPU built with oneDNN;
+``torch.inference_mode`` or ``requires_grad=False`` everywhere) on a CPU built with oneDNN, and
+no dispatch mode is watching (``FlopCounterMode`` counts ``F.linear``, not oneDNN's kernel);
 otherwise it is ``F.linear`` (+ ``F.gelu``). Either way the result is the same to float rounding.
 """
 
@@ -33,13 +34,20 @@ def onednn_available() -> bool:
     return bool(_STATE["ok"])
 
 
+def _watched() -> bool:
+    """True inside a TorchDispatchMode (FlopCounterMode, a tracer): it should see the plain ops."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+    return _get_current_dispatch_mode() is not None
+
+
 def _use_onednn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.bfloat16) or weight.dtype != x.dtype:
         return False
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                     or (bias is not None and bias.requires_grad)):
         return False
-    return onednn_available()
+    return onednn_available() and not _watched()
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
