@@ -51,8 +51,8 @@ from dat_edu.norm import LayerNorm2d
 from dat_edu.validate import check_nchw, pair
 from dat_edu.windows import WindowAttention, dat_shift
 
-__all__ = ["ConvNorm", "DATBlock", "DATStage", "DAT", "dat_tiny", "dat_small", "dat_base", "dat_cifar", "dat_fashion",
-           "dat_shapes", "collect_positions", "pick_deformable"]
+__all__ = ["ConvNorm", "DATBlock", "DATStage", "DAT", "dat_tiny", "dat_small", "dat_base", "dat_cifar",
+           "dat_fashion", "dat_shapes", "collect_positions", "pick_deformable"]
 
 BLOCK_LETTERS = ("L", "S", "D")
 INITS = ("official", "trunc_normal")

@@ -222,7 +222,6 @@ def format_table(rows: list[dict]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of the attention sweep (also used by ``python -m dat_edu.bench`` without a command)."""
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32], help="feature-map sizes H = W")
     parser.add_argument("--dim", type=int, default=64, help="channels C")
     parser.add_argument("--heads", type=int, default=2, help="attention heads")

@@ -159,8 +159,10 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Block
     if args.block_batch < 1 or args.block_repeats < 1:
         parser.error("--block-batch and --block-repeats must be >= 1")
     rows, reference = run_against_official(parser, args.official, run_blocks, stages=args.stages,
-                                           batch=args.block_batch, repeats=args.block_repeats)
-    print(f"deformable block, DAT-T stage settings: batch {args.block_batch}, float32, "
+                                           batch=args.block_batch, repeats=args.block_repeats,
+                                           device=args.device)
+    on = "" if args.device == "cpu" else f" on {args.device}"
+    print(f"deformable block, DAT-T stage settings{on}: batch {args.block_batch}, float32, "
           f"{torch.get_num_threads()} CPU thread(s); medians of {args.block_repeats} paired runs; "
           f"'x {reference}' = CPU-time speed-up")
     print(format_blocks(rows, reference))

@@ -14,9 +14,10 @@ __all__ = ["main"]
 COMMANDS = {"attention": attention, "blocks": blocks, "model": model}
 
 
-def _threads(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (default 1: steady on a shared machine)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
 
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=(COMMANDS[command].__doc__ or "").split("\n")[0]
                                      if command else "The deformable block paired with the official one, "
                                      "then the attention sweep (see also: blocks, attention, model).")
-    _threads(parser)
+    _common(parser)
     if command is None:
         blocks.add_arguments(parser)
         attention.add_arguments(parser)
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None):
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error("--threads must be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("device 'cuda' requested but torch.cuda.is_available() is False: use --device cpu")
     old = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:

@@ -33,7 +33,7 @@ def _logits(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def run_model(batch: int = 4, repeats: int = 5, warmup: int = 1, official: str | None = None,
-              train_batch: int = 2, seed: int = 0, factory=None) -> list[dict]:
+              train_batch: int = 2, seed: int = 0, factory=None, device: str = "cpu") -> list[dict]:
     """The table's rows. ``factory(fast=...)``: another dat_edu model than DAT-T (tests); the
     official candidate is always DAT-T."""
     from dat_edu.model import dat_tiny
@@ -51,13 +51,14 @@ def run_model(batch: int = 4, repeats: int = 5, warmup: int = 1, official: str |
     cands["readable"] = readable
     cands["fast"] = factory()
     cands["fast"].load_state_dict(readable.state_dict())
+    dev = torch.device(device)
     for m in cands.values():
-        m.eval()  # inference, and no drop path in the training step: same work for every candidate
+        m.to(dev).eval()  # inference, and no drop path in the training step: same work for every candidate
     gen = torch.Generator().manual_seed(seed + 1)
     c, (h, w), k = readable.in_chans, readable.img_size, readable.num_classes
-    x = torch.randn(batch, c, h, w, generator=gen)
-    xt = torch.randn(train_batch, c, h, w, generator=gen)
-    yt = torch.randint(0, k, (train_batch,), generator=gen)
+    x = torch.randn(batch, c, h, w, generator=gen).to(dev)
+    xt = torch.randn(train_batch, c, h, w, generator=gen).to(dev)
+    yt = torch.randint(0, k, (train_batch,), generator=gen).to(dev)
 
     def infer(m):
         def f():
@@ -76,8 +77,8 @@ def run_model(batch: int = 4, repeats: int = 5, warmup: int = 1, official: str |
         ref = _logits(cands[ref_name], x)
         diffs = {n: (_logits(m, x) - ref).abs().max().item() for n, m in cands.items()}
     ms = list(cands.values())
-    t_inf = paired_times([infer(m) for m in ms], repeats, warmup)
-    t_train = paired_times([train(m) for m in ms], max(1, repeats // 2), warmup)
+    t_inf = paired_times([infer(m) for m in ms], repeats, warmup, device=dev)
+    t_train = paired_times([train(m) for m in ms], max(1, repeats // 2), warmup, device=dev)
     ref_i = list(cands).index(ref_name)
     rows = []
     for i, name in enumerate(cands):
@@ -114,8 +115,10 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[dict]
     if min(args.model_batch, args.train_batch, args.model_repeats) < 1:
         parser.error("--model-batch, --train-batch and --model-repeats must be >= 1")
     rows, reference = run_against_official(parser, args.official, run_model, batch=args.model_batch,
-                                           repeats=args.model_repeats, train_batch=args.train_batch)
-    print(f"DAT-T 224x224 float32, {torch.get_num_threads()} CPU thread(s): inference batch {args.model_batch} "
+                                           repeats=args.model_repeats, train_batch=args.train_batch,
+                                           device=args.device)
+    on = "" if args.device == "cpu" else f" on {args.device}"
+    print(f"DAT-T 224x224 float32{on}, {torch.get_num_threads()} CPU thread(s): inference batch {args.model_batch} "
           f"(medians of {args.model_repeats}), training step batch {args.train_batch} "
           f"(medians of {max(1, args.model_repeats // 2)}); 'x {reference}' = CPU-time speed-up")
     print(format_model(rows, reference))
