@@ -10,7 +10,8 @@ Steps, in order, each bounded so the whole run stays within about ``--minutes``:
    ``torch.compile`` (the first compiled epoch includes compilation, so two epochs are run and
    the second is reported);
 2. time to accuracy: the same recipe on Fashion-MNIST zero-padded to 32x32, the whole data set on
-   the GPU, for a fixed number of epochs: seconds and test accuracy per epoch;
+   the GPU, for a fixed number of epochs: seconds and test accuracy per epoch (the tiny mode uses
+   the sample bundled with dat_edu);
 3. the deformable block at DAT-T stage settings, readable vs fast, forward + backward on CUDA
    (:mod:`dat_edu.bench.blocks`), and the dense / window / deformable sweep
    (:mod:`dat_edu.bench.attention`).
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from dat_edu.bench.table import cell, text_table
+from dat_edu.data import FASHION_MNIST_SAMPLE, DownloadError, load_fashion_mnist
 
 __all__ = ["GpuPlan", "plan", "run_gpu", "format_results", "main"]
 
@@ -43,6 +45,7 @@ class GpuPlan:
     tta_train_size: int | None
     tta_test_size: int | None
     tta_batch: int
+    tta_root: str | None  # None: the full Fashion-MNIST (found, or fetched on first use)
     block_batch: int
     block_repeats: int
     sweep_sizes: tuple[int, ...]
@@ -53,10 +56,10 @@ class GpuPlan:
 def plan(tiny: bool = False, compile: bool = True) -> GpuPlan:
     if tiny:
         return GpuPlan(device="cpu", throughput_images=32, throughput_batch=16, tta_epochs=1, tta_train_size=64,
-                       tta_test_size=64, tta_batch=32, block_batch=1, block_repeats=1, sweep_sizes=(4,),
+                       tta_test_size=64, tta_batch=32, tta_root=str(FASHION_MNIST_SAMPLE), block_batch=1, block_repeats=1, sweep_sizes=(4,),
                        compile=False, block_settings={"tiny": (16, 4, 2, 6, 1)})
     return GpuPlan(device="cuda", throughput_images=25_600, throughput_batch=512, tta_epochs=10, tta_train_size=None,
-                   tta_test_size=None, tta_batch=512, block_batch=32, block_repeats=20, sweep_sizes=(16, 32, 64),
+                   tta_test_size=None, tta_batch=512, tta_root=None, block_batch=32, block_repeats=20, sweep_sizes=(16, 32, 64),
                    compile=compile)
 
 
@@ -82,13 +85,12 @@ def _throughput(p: GpuPlan, compile: bool) -> dict:
 def _time_to_accuracy(p: GpuPlan) -> list[dict]:
     t0 = time.perf_counter()
     try:
-        from dat_edu.data import load_fashion_mnist
-
-        load_fashion_mnist(train=False)
-    except (FileNotFoundError, ValueError) as err:  # not installed (or unreadable): say so, go on
+        load_fashion_mnist(p.tta_root, train=False)
+    except (FileNotFoundError, ValueError, DownloadError) as err:  # not here, no network: say so, go on
         return [{"what": f"Fashion-MNIST run skipped: {str(err).splitlines()[0][:120]}", "images_per_s": None,
                  "peak_memory_mb": None, "seconds": None, "test_acc": None}]
-    r = _train({"preset": "gpu", "dataset": "fashion_mnist", "device": p.device, "epochs": p.tta_epochs,
+    r = _train({"preset": "gpu", "dataset": "fashion_mnist", "data_root": p.tta_root, "device": p.device,
+                "epochs": p.tta_epochs,
                 "train_size": p.tta_train_size, "test_size": p.tta_test_size, "batch_size": p.tta_batch,
                 "cutmix_prob": 0.0,
                 "warmup_epochs": min(1.0, p.tta_epochs / 3), "compile": False,
