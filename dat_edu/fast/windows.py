@@ -2,7 +2,7 @@
 
 :class:`FastWindowAttention` is a :class:`dat_edu.windows.WindowAttention` (same constructor,
 parameters, buffers and state dict) whose ``forward`` computes the same function with fewer passes
-over memory (tests/test_fast_windows.py holds the two equal in value and gradient):
+over memory (tests/test_fast.py holds the two equal in value and gradient):
 
 * the map is read as (B, H, W, C) tokens: on channels-last memory that is a view; rolling and
   cutting windows is one ``index_select`` with a cached permutation, and so is the way back;
