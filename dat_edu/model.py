@@ -51,7 +51,7 @@ from dat_edu.norm import LayerNorm2d
 from dat_edu.validate import check_nchw, pair
 from dat_edu.windows import WindowAttention, dat_shift
 
-__all__ = ["ConvNorm", "DATBlock", "DATStage", "DAT", "dat_tiny", "dat_small", "dat_base", "dat_cifar",
+__all__ = ["ConvNorm", "ConvStem", "DATBlock", "DATStage", "DAT", "dat_tiny", "dat_small", "dat_base", "dat_cifar",
            "dat_fashion", "dat_shapes", "collect_positions", "pick_deformable"]
 
 BLOCK_LETTERS = ("L", "S", "D")
@@ -85,6 +85,29 @@ class ConvNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x))
+
+
+class ConvStem(nn.Module):
+    """Early convolutions before the first stage: (B, Cin, H, W) -> (B, Cout, H/p, W/p), p = 2 ** (len(channels) + 1).
+
+    One 3x3 convolution + LayerNorm + GELU per entry of ``channels``, each at stride 2, then a 3x3
+    :class:`ConvNorm` at stride 2 to ``out_ch`` (no GELU: the first block's norm follows). A few
+    small convolutions in place of one patch projection ("early convolutions help transformers see
+    better", Xiao et al. 2021) give a small transformer the local features a CNN learns in its first
+    layers, so it needs fewer images to train. Submodules ``layers`` (conv, norm, GELU, ...) and ``patch``.
+    """
+
+    def __init__(self, in_ch: int, channels: Sequence[int], out_ch: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c in channels:
+            layers += [nn.Conv2d(in_ch, c, 3, stride=2, padding=1), LayerNorm2d(c), nn.GELU()]
+            in_ch = c
+        self.layers = nn.Sequential(*layers)
+        self.patch = ConvNorm(in_ch, out_ch, 3, bias=True, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.patch(self.layers(x))
 
 
 class DATBlock(nn.Module):
@@ -166,6 +189,9 @@ class DAT(nn.Module):
         init: "official" (PyTorch defaults, see module docstring) or "trunc_normal".
         conv_patches: the official ``use_conv_patches``: overlapping patches (a 7x7 stem, 3x3
             downsampling convolutions, see :class:`ConvNorm`), which help small images.
+        stem_channels: channels of the convolutions of a :class:`ConvStem` in place of the patch
+            projection (each halves the map, and its last 3x3 patch layer too): patch_size must be
+            2 ** (len(stem_channels) + 1). Empty (default): the official stem.
         fast: True (default) builds the blocks' attention and MLPs from :mod:`dat_edu.fast` (same
             parameters, same results, fewer passes over memory) and runs the model on channels-last
             memory; False builds the readable classes of the lessons.
@@ -198,6 +224,7 @@ class DAT(nn.Module):
         use_offsets: bool = True,
         init: str = "official",
         conv_patches: bool = False,
+        stem_channels: Sequence[int] = (),
         fast: bool = True,
     ) -> None:
         super().__init__()
@@ -235,7 +262,14 @@ class DAT(nn.Module):
         # one rate per block, 0 first (device="cpu" so that building under torch.device("meta") works)
         dpr = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
 
-        if conv_patches:  # official use_conv_patches: Conv2d(in, C0, 7, patch, 3), Conv2d(Ci, Ci+1, 3, 2, 1)
+        if stem_channels:
+            if patch_size != 2 ** (len(stem_channels) + 1):
+                raise ValueError(
+                    f"stem_channels {tuple(stem_channels)} halve the map {len(stem_channels) + 1} times (their "
+                    f"patch layer included), so patch_size must be {2 ** (len(stem_channels) + 1)}, got {patch_size}"
+                )
+            self.stem = ConvStem(in_chans, stem_channels, dims[0])
+        elif conv_patches:  # official use_conv_patches: Conv2d(in, C0, 7, patch, 3), Conv2d(Ci, Ci+1, 3, 2, 1)
             self.stem = ConvNorm(in_chans, dims[0], 7, bias=True, stride=patch_size, padding=3)
         else:
             self.stem = ConvNorm(in_chans, dims[0], patch_size, bias=True)
@@ -410,28 +444,28 @@ def dat_cifar(num_classes: int = 10, in_chans: int = 3, img_size: int = 32, **kw
 def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **kw: Any) -> DAT:
     """A small DAT shaped for 28x28 images (Fashion-MNIST), sized to train on a CPU in minutes.
 
-    Layout (2 stages; overlapping conv patches, the official ``use_conv_patches``):
+    Layout (one stage after a convolutional stem):
 
-        stem   Conv2d(in_chans, 48, 7, stride 2, padding 3) + LN    28x28 -> 14x14 tokens
-        stage0 48 ch, 2 heads, L, window 7                           14x14 (four 7x7 windows)
-        down   Conv2d(48, 96, 3, stride 2, padding 1) + LN           -> 7x7
-        stage1 96 ch, 4 heads, L D, window 7, 2 groups              7x7, offset kernel 3
-        head   LN -> average pool -> Linear(96, num_classes)
+        stem   Conv2d(in_chans, 32, 3, stride 2) + LN + GELU         28x28 -> 14x14
+               Conv2d(32, 64, 3, stride 2) + LN                       -> 7x7 tokens
+        stage0 64 ch, 4 heads, L D, window 7, 2 groups                7x7, offset kernel 3
+        head   LN -> average pool -> Linear(64, num_classes)
 
     Why this shape:
-    * 28 = 2 x 14 = 4 x 7: patch 2 and window 7 tile both maps exactly, no padding to 32 (which
-      costs 30% more tokens); at 7x7 a window is the whole map, so the L block there is global
-      attention and the D block attends to all 49 sampled keys.
-    * overlapping patches: on small images a 7x7 stem and 3x3 downsampling learn local strokes
-      that non-overlapping 2x2 patches would have to learn from pairs of pixels (the official option).
-    * one deformable block, in the last stage as in DAT, where it is cheap (49 queries x 49 keys).
-    * trunc_normal init and no drop path: a short run needs every step (see the ``cpu`` preset).
+    * 28 = 4 x 7: at 7x7 a window is the whole map, so the L block is global attention and the D
+      block attends to all 49 sampled keys (49 queries x 49 keys: cheap).
+    * the 14x14 map is left to a convolution: a transformer block there (window 7, 48 channels)
+      cost more than the whole 7x7 stage and trained no faster.
+    * early convolutions (:class:`ConvStem`): two small 3x3 convolutions learn the local strokes
+      that one patch projection would have to learn from raw pixels; the transformer then learns
+      from fewer images, which is what a run of minutes has.
+    * PyTorch's default init and no drop path: a short run needs every step (see the ``cpu`` preset).
 
     Any argument of :class:`DAT` can be overridden through ``**kw``.
     """
-    cfg = dict(patch_size=2, dims=(48, 96), stage_spec=("L", "LD"), heads=(2, 4), window_sizes=7,
-               groups=(None, 2), use_pes=(False, True), strides=1, offset_range_factor=2.0,
-               offset_kernel_sizes=(3, 3), drop_path_rate=0.0, conv_patches=True, init="trunc_normal")
+    cfg = dict(patch_size=4, dims=(64,), stage_spec=("LD",), heads=(4,), window_sizes=7, groups=(2,),
+               use_pes=(True,), strides=1, offset_range_factor=2.0, offset_kernel_sizes=(3,),
+               drop_path_rate=0.0, stem_channels=(32,), init="official")
     cfg.update(kw)
     return DAT(img_size=img_size, in_chans=in_chans, num_classes=num_classes, **cfg)
 

@@ -253,16 +253,26 @@ def test_attn_drop_is_a_probability_in_every_attention_class():
 
 
 def test_dat_fashion_is_shaped_for_28x28():
-    from dat_edu.model import dat_fashion
+    from dat_edu.model import ConvStem, dat_fashion
 
     torch.manual_seed(0)
     m = dat_fashion()
-    assert m.block_letters == ["L", "L", "D"] and m.feature_sizes == [(14, 14), (7, 7)]
-    assert m.img_size == (28, 28) and m.in_chans == 1 and round(n_params(m) / 1e6, 2) == 0.30
-    assert m.stem.conv.kernel_size == (7, 7) and m.stem.conv.stride == (2, 2) and m.stem.conv.padding == (3, 3)
-    assert m.downsamples[0].conv.kernel_size == (3, 3) and m.downsamples[0].conv.padding == (1, 1)
+    assert m.block_letters == ["L", "D"] and m.feature_sizes == [(7, 7)]
+    assert m.img_size == (28, 28) and m.in_chans == 1 and round(n_params(m) / 1e6, 2) == 0.12
+    assert isinstance(m.stem, ConvStem) and m.stem.layers[0].weight.shape == (32, 1, 3, 3)
+    assert m.stem.patch.conv.weight.shape == (64, 32, 3, 3) and m.stem.patch.conv.stride == (2, 2)
     logits, pos, _ = m(torch.randn(2, 1, 28, 28), return_positions=True)
     assert logits.shape == (2, 10) and pos[-1].shape == (2, 2, 7, 7, 2)
+
+
+def test_conv_stem_takes_the_whole_patch_size():
+    """Each stem convolution and the patch layer halve the map: patch_size must be their product."""
+    m = DAT(img_size=32, patch_size=8, dims=(16,), stage_spec=("L",), heads=(2,), window_sizes=4,
+            groups=(None,), use_pes=(False,), stem_channels=(4, 8))
+    assert m(torch.randn(1, 3, 32, 32)).shape == (1, 1000) and m.feature_sizes == [(4, 4)]
+    with pytest.raises(ValueError, match="patch_size must be 8, got 4"):
+        DAT(img_size=32, patch_size=4, dims=(16,), stage_spec=("L",), heads=(2,), window_sizes=4,
+            groups=(None,), use_pes=(False,), stem_channels=(4, 8))
 
 
 def test_conv_patches_match_the_official_use_conv_patches_shapes():
