@@ -454,8 +454,8 @@ def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **
     Why this shape:
     * 28 = 4 x 7: at 7x7 a window is the whole map, so the L block is global attention and the D
       block attends to all 49 sampled keys (49 queries x 49 keys: cheap).
-    * the 14x14 map is left to a convolution: a transformer block there (window 7, 48 channels)
-      cost more than the whole 7x7 stage and trained no faster.
+    * the 14x14 map is left to a convolution: a transformer block there (four 7x7 windows) costs
+      nearly as much as the whole 7x7 stage and did not make short runs learn faster.
     * early convolutions (:class:`ConvStem`): two small 3x3 convolutions learn the local strokes
       that one patch projection would have to learn from raw pixels; the transformer then learns
       from fewer images, which is what a run of minutes has.
