@@ -448,12 +448,13 @@ def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **
 
         stem   Conv2d(in_chans, 32, 3, stride 2) + LN + GELU         28x28 -> 14x14
                Conv2d(32, 64, 3, stride 2) + LN                       -> 7x7 tokens
-        stage0 64 ch, 4 heads, L D, window 7, 2 groups                7x7, offset kernel 3
+        stage0 64 ch, 4 heads, L D, window 7 (the map), 2 groups      7x7, offset kernel 3
         head   LN -> average pool -> Linear(64, num_classes)
 
     Why this shape:
-    * 28 = 4 x 7: at 7x7 a window is the whole map, so the L block is global attention and the D
-      block attends to all 49 sampled keys (49 queries x 49 keys: cheap).
+    * 28 = 4 x 7: the window is the whole 7x7 map, so the L block is global attention and the D
+      block attends to all 49 sampled keys (49 queries x 49 keys: cheap). Other sizes keep that
+      rule (32x32 images: an 8x8 map and window), so the model also trains on CIFAR-sized data.
     * the 14x14 map is left to a convolution: a transformer block there (four 7x7 windows) costs
       nearly as much as the whole 7x7 stage and did not make short runs learn faster.
     * early convolutions (:class:`ConvStem`): two small 3x3 convolutions learn the local strokes
@@ -463,7 +464,8 @@ def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **
 
     Any argument of :class:`DAT` can be overridden through ``**kw``.
     """
-    cfg = dict(patch_size=4, dims=(64,), stage_spec=("LD",), heads=(4,), window_sizes=7, groups=(2,),
+    side = min(pair(img_size, "img_size")) // 4  # the window: the whole (square) map
+    cfg = dict(patch_size=4, dims=(64,), stage_spec=("LD",), heads=(4,), window_sizes=side, groups=(2,),
                use_pes=(True,), strides=1, offset_range_factor=2.0, offset_kernel_sizes=(3,),
                drop_path_rate=0.0, stem_channels=(32,), init="official")
     cfg.update(kw)

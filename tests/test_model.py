@@ -263,6 +263,8 @@ def test_dat_fashion_is_shaped_for_28x28():
     assert m.stem.patch.conv.weight.shape == (64, 32, 3, 3) and m.stem.patch.conv.stride == (2, 2)
     logits, pos, _ = m(torch.randn(2, 1, 28, 28), return_positions=True)
     assert logits.shape == (2, 10) and pos[-1].shape == (2, 2, 7, 7, 2)
+    cifar_sized = dat_fashion(in_chans=3, img_size=32)  # the window follows the map: 8x8
+    assert cifar_sized(torch.randn(1, 3, 32, 32)).shape == (1, 10) and cifar_sized.feature_sizes == [(8, 8)]
 
 
 def test_conv_stem_takes_the_whole_patch_size():
