@@ -215,7 +215,9 @@ def test_what_the_sandbox_sees_and_may_do():
     assert probe["write library"] == "OSError" and probe["connect"] in ("OSError", "ConnectionRefusedError")
     assert probe["fork"] == "PermissionError" and probe["thread"] == "allowed" and probe["torch threads"] == "allowed"
     assert probe["big file"] == "OSError" and probe["memory"] == "MemoryError"
-    assert probe["write environment"] == "OSError" and probe["tmp"] == (["home", "work"], [])
+    # /tmp is the sandbox's own: its two folders, and the environment's folders when it lives under /tmp
+    tops = {p.split("/")[2] for p in sandbox.python_paths() if p.startswith("/tmp/")}
+    assert probe["write environment"] == "OSError" and probe["tmp"] == (sorted({"home", "work"} | tops), [])
     assert probe["ipc"] != os.readlink("/proc/self/ns/ipc")  # its own ipc namespace
     assert probe["limits"] == {"AS": 2048 << 20, "CPU": sandbox.Limits().cpu_s, "FSIZE": 16 << 20, "NOFILE": 1024, "CORE": 0}
 
@@ -280,3 +282,15 @@ def test_forbidden_functions_raise_in_the_sandbox():
         assert hits == ["torch.nn.functional.grid_sample"]  # caught although the exception was swallowed
         value, hits, _ = fn._dat_edu_call((torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 1, 2)), {})
         assert hits == [] and value.shape == (1, 1, 1, 1)  # and back to normal after the call
+
+
+def test_an_environment_under_tmp_stays_visible(monkeypatch):
+    # a checkout and venv cloned under /tmp (as a CI runner may): the private /tmp must not hide them
+    monkeypatch.setattr(sandbox, "python_paths", lambda: ["/tmp/clone/.venv", "/tmp/clone/dat_edu"])
+    cmd = sandbox.bwrap_command(["python"], sandbox.Limits(), None)
+    tmpfs = cmd.index("/tmp", cmd.index("--tmpfs"))
+    for p in ("/tmp/clone/.venv", "/tmp/clone/dat_edu"):
+        assert cmd.index(p) > tmpfs, f"{p} is bound before the private /tmp is mounted over it"
+    monkeypatch.setattr(sandbox, "python_paths", lambda: ["/tmp/work/.venv"])
+    with pytest.raises(sandbox.SandboxUnavailable, match="install the course somewhere else"):
+        sandbox.bwrap_command(["python"], sandbox.Limits(), None)

@@ -153,11 +153,16 @@ def bwrap_command(python_argv: list[str], limits: Limits, seccomp_fd: int | None
             cmd += ["--ro-bind", p, p]
     for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
         cmd += ["--ro-bind-try", f, f]
-    for p in python_paths():
-        cmd += ["--ro-bind", p, p]
     cmd += ["--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp",
-            "--dir", "/tmp/home", "--dir", "/tmp/work", "--chdir", "/tmp/work"]
+            "--dir", "/tmp/home", "--dir", "/tmp/work"]
+    # after the private /tmp: an environment or checkout that lives under /tmp (a CI clone) stays visible
+    for p in python_paths():
+        if p in ("/tmp", "/proc", "/dev") or any(p == d or p.startswith(d + "/") for d in ("/tmp/home", "/tmp/work")):
+            raise SandboxUnavailable(f"the Python environment or dat_edu lies in {p}, which the sandbox "
+                                     "replaces with its own folder; install the course somewhere else")
+        cmd += ["--ro-bind", p, p]
+    cmd += ["--chdir", "/tmp/work"]
     for key, value in environment().items():
         cmd += ["--setenv", key, value]
     if seccomp_fd is not None:
