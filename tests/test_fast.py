@@ -68,6 +68,16 @@ def test_fast_equals_readable_float64(dim, heads, groups, q_size, kw):
     assert_same(outputs_and_grads(slow, x), outputs_and_grads(fast, x), atol=1e-10)
 
 
+@pytest.mark.parametrize("dim, heads, groups, q_size, kw", CASES,
+                         ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else None)
+def test_fast_inference_equals_readable_float64(dim, heads, groups, q_size, kw):
+    """Without gradients the fast block takes the fused attention kernel: still the same numbers."""
+    slow, fast = pair_of_blocks(dim, heads, groups, q_size, **kw)
+    x = torch.randn(2, dim, *q_size, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), slow(x), atol=1e-10, rtol=0)
+
+
 def test_the_comparison_would_see_a_mistake():
     """Equal up to 1e-10 is a sharp test: the corrected coordinates, or a swapped pair of head
     tables, make the fast block differ from the readable one by far more."""
@@ -169,6 +179,27 @@ def test_fast_window_attention_equals_readable(shift, size, memory):
     x = torch.randn(2, 16, *size, dtype=torch.float64).contiguous(memory_format=memory)
     for u, v in zip(grads_of(slow, x), grads_of(fast, x)):
         torch.testing.assert_close(v, u, atol=1e-10, rtol=0)
+    with torch.no_grad():  # the fused kernel, with the shifted-window mask
+        torch.testing.assert_close(fast(x), slow(x), atol=1e-10, rtol=0)
+
+
+def test_fused_attention_is_used_only_without_gradients(monkeypatch):
+    """attend() (no backward of its bias here) must never run where a gradient is wanted."""
+    import dat_edu.fast.deformable as fd
+    import dat_edu.fast.windows as fw
+
+    calls = []
+    for mod in (fd, fw):
+        monkeypatch.setattr(mod, "attend", lambda *a, _f=mod.attend: calls.append(1) or _f(*a))
+    _, fast = pair_of_blocks(16, 4, 2, (6, 8))
+    win = FastWindowAttention(16, 4, 4, shift=2).double()
+    x = torch.randn(2, 16, 8, 8, dtype=torch.float64, requires_grad=True)
+    fast(x[..., :6, :]).sum().backward()
+    win(x).sum().backward()
+    assert calls == []
+    with torch.no_grad():
+        fast(x[..., :6, :]), win(x)
+    assert len(calls) == 2
 
 
 def test_fast_mlp_equals_readable():
@@ -191,6 +222,23 @@ def test_onednn_linear_equals_f_linear():
     xg = x.clone().requires_grad_()
     linear(xg, w, b, gelu=True).sum().backward()  # with a gradient: F.linear + F.gelu
     assert xg.grad is not None
+
+
+def test_onednn_weight_copy_follows_the_weight():
+    """linear() keeps a reordered copy of each weight: a changed weight must never read the old copy."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(24, 40)
+    x = torch.randn(7, 24)
+    with torch.no_grad():
+        linear(x, lin.weight, lin.bias)
+        lin.weight.add_(1.0)  # an optimizer step: in place, same address
+        torch.testing.assert_close(linear(x, lin.weight, lin.bias), F.linear(x, lin.weight, lin.bias))
+        lin.load_state_dict({"weight": torch.randn(40, 24), "bias": lin.bias.clone()})
+        torch.testing.assert_close(linear(x, lin.weight, lin.bias), F.linear(x, lin.weight, lin.bias))
+        lin.weight.data = torch.randn(40, 24)  # a new tensor behind the same Parameter
+        torch.testing.assert_close(linear(x, lin.weight, lin.bias), F.linear(x, lin.weight, lin.bias))
+        view = lin.weight.view(40, 24, 1, 1).view(40, 24)  # as the 1x1 convolutions pass their weights
+        torch.testing.assert_close(linear(x, view, lin.bias), F.linear(x, lin.weight, lin.bias))
 
 
 @pytest.mark.parametrize("factory", [dat_cifar, dat_shapes])

@@ -16,7 +16,8 @@ gradient), with the work arranged the way a CPU (or GPU) likes it:
   (query, key) displacement in (y, x), then swaps the whole HW x Ns grid; here only the small
   per-axis coordinate tensors are swapped, and the factor 1/2 is folded into them.
 * **Fewer passes over the attention matrix.** ``baddbmm`` adds the bias and applies 1/sqrt(d) in
-  the same pass as q k^T.
+  the same pass as q k^T; at inference one fused kernel (:func:`dat_edu.fast.attend.attend`)
+  does the whole attention, reading the heads in place.
 
 The result is returned as a channels-last view (B, C, H, W): values and shape as the readable
 block, memory (B, H, W, C).
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from dat_edu.deformable import DeformableAttention
+from dat_edu.fast.attend import attend, fused_ok
 from dat_edu.fast.linear import linear
 from dat_edu.sampling import normalized_to_pixel, pixel_to_normalized, reference_grid, sample_features, yx_to_xy
 
@@ -124,15 +126,20 @@ def deformable_tokens(m: DeformableAttention, x: torch.Tensor, h: int, w: int,
     k = linear(sampled, m.proj_k.weight.view(C, C), m.proj_k.bias)  # (B, Ns, C)
     v = linear(sampled, m.proj_v.weight.view(C, C), m.proj_v.bias)
 
-    q, k, v = _heads(q, nh), _heads(k, nh), _heads(v, nh)  # (B*nh, N or Ns, hc)
     bias = _position_bias(m, pos, h, w)  # (B*nh, N, Ns) or None
-    if bias is None:
-        attn = torch.bmm(q, k.transpose(1, 2)).mul_(m.scale)
-    else:  # bias + scale * q k^T in one pass
-        attn = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=m.scale)
-    attn = F.dropout(attn.softmax(dim=-1), m.attn_drop, m.training)
-    z = torch.bmm(attn, v)  # (B*nh, N, hc)
-    z = z.view(B, nh, N, C // nh).transpose(1, 2).reshape(B, N, C)
+    if fused_ok(q, k, v, bias) and not (m.training and m.attn_drop > 0):
+        # heads read in place: (B, N, C) -> (B, nh, N, hc) views, no copies
+        qh, kh, vh = (t.view(B, -1, nh, C // nh).transpose(1, 2) for t in (q, k, v))
+        z = attend(qh, kh, vh, None if bias is None else bias.view(B, nh, N, -1), m.scale)
+    else:
+        q, k, v = _heads(q, nh), _heads(k, nh), _heads(v, nh)  # (B*nh, N or Ns, hc)
+        if bias is None:
+            attn = torch.bmm(q, k.transpose(1, 2)).mul_(m.scale)
+        else:  # bias + scale * q k^T in one pass
+            attn = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=m.scale)
+        attn = F.dropout(attn.softmax(dim=-1), m.attn_drop, m.training)
+        z = torch.bmm(attn, v).view(B, nh, N, C // nh)  # (B, nh, N, hc)
+    z = z.transpose(1, 2).reshape(B, N, C)
     y = m.proj_drop(linear(z, m.proj_out.weight.view(C, C), m.proj_out.bias))
     return y, m.by_group(pos), m.by_group(ref)
 

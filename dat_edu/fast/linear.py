@@ -6,6 +6,11 @@ inner-product primitive (``torch.ops.mkldnn._linear_pointwise``, what ``torch.co
 frozen CPU models) applies the bias and an optional GELU while it writes the output, and its
 kernels are faster than MKL's for the narrow layers of the first stages.
 
+oneDNN multiplies faster when the weight is stored in its own blocked layout; :func:`linear`
+reorders each weight once and keeps the copy while the weight lives and is unchanged (its
+address, shape and version counter: an optimizer step or ``load_state_dict`` makes a new copy).
+That costs one more copy of the weights in memory during inference.
+
 It has no backward, so :func:`linear` uses it only when no gradient is needed (``torch.no_grad``,
 ``torch.inference_mode`` or ``requires_grad=False`` everywhere) on a CPU built with oneDNN, and
 no dispatch mode is watching (``FlopCounterMode`` counts ``F.linear``, not oneDNN's kernel);
@@ -14,12 +19,15 @@ otherwise it is ``F.linear`` (+ ``F.gelu``). Either way the result is the same t
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["linear", "onednn_available"]
+__all__ = ["linear", "onednn_available", "watched"]
 
 _STATE = {"ok": None}  # None: not tried yet; False: this build cannot
+_PACKED: dict[int, tuple] = {}  # id(base tensor) -> (weakref to it, key, weight in oneDNN's layout)
 
 
 def onednn_available() -> bool:
@@ -34,7 +42,7 @@ def onednn_available() -> bool:
     return bool(_STATE["ok"])
 
 
-def _watched() -> bool:
+def watched() -> bool:
     """True inside a TorchDispatchMode (FlopCounterMode, a tracer): it should see the plain ops."""
     from torch.utils._python_dispatch import _get_current_dispatch_mode
 
@@ -47,7 +55,21 @@ def _use_onednn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                     or (bias is not None and bias.requires_grad)):
         return False
-    return onednn_available() and not _watched()
+    return onednn_available() and not watched()
+
+
+def _packed(weight: torch.Tensor, rows: int) -> torch.Tensor:
+    """``weight`` reordered for oneDNN, made once per weight (and again after it changes)."""
+    base = weight if weight._base is None else weight._base  # a Parameter, or what it is a view of
+    key = (weight.data_ptr(), tuple(weight.shape), weight.stride(), weight.dtype, weight._version)
+    entry = _PACKED.get(id(base))
+    if entry is not None and entry[0]() is base and entry[1] == key:
+        return entry[2]
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), rows)
+    if entry is None or entry[0]() is not base:  # drop the copy when the weight goes away
+        weakref.finalize(base, _PACKED.pop, id(base), None)
+    _PACKED[id(base)] = (weakref.ref(base), key, packed)
+    return packed
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -58,7 +80,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     """
     if _use_onednn(x, weight, bias):
         shape = x.shape
-        y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), weight, bias,
+        rows = x.reshape(-1, shape[-1])
+        y = torch.ops.mkldnn._linear_pointwise(rows, _packed(weight, rows.shape[0]), bias,
                                                 "gelu" if gelu else "none", [], "none" if gelu else "")
         return y.view(*shape[:-1], weight.shape[0])
     y = F.linear(x, weight, bias)

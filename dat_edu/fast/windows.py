@@ -9,7 +9,8 @@ over memory (tests/test_fast.py holds the two equal in value and gradient):
 * the position bias and the shifted-window mask are added as one (nW, nh, N, N) tensor,
   broadcast over the batch, in the same pass that applies 1/sqrt(d) (``torch.add(alpha=...)``),
   instead of a scale pass, a bias pass and a mask repeated for every image;
-* the projections go through :func:`dat_edu.fast.linear.linear` (oneDNN at inference).
+* the projections go through :func:`dat_edu.fast.linear.linear` (oneDNN at inference), and at
+  inference the attention itself is one fused kernel (:func:`dat_edu.fast.attend.attend`).
 
 The result is a channels-last view (B, C, H, W).
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dat_edu.fast.attend import attend, fused_ok
 from dat_edu.fast.linear import linear
 from dat_edu.windows import WindowAttention, _check_divisible
 
@@ -62,13 +64,20 @@ class FastWindowAttention(WindowAttention):
         windows = t.index_select(1, order).view(-1, C)  # (B*nW*N, C): rolled and cut in one pass
         qkv = linear(windows, self.proj_qkv.weight, self.proj_qkv.bias)
         qkv = qkv.view(-1, n, 3, nh, C // nh).permute(2, 0, 3, 1, 4)  # (3, B*nW, nh, N, hc)
-        q, k, v = (u.reshape(-1, n, C // nh) for u in qkv.unbind(0))  # (B*nW*nh, N, hc)
-        scores = torch.bmm(q, k.transpose(1, 2)).view(B, -1, nh, n, n)
-        scores = torch.add(self._bias_and_mask(H, W, x), scores, alpha=self.scale)  # bias + scale q k^T
-        attn = scores.view(-1, n, n).softmax(dim=-1)
-        if self.training and self.attn_drop > 0:
-            attn = F.dropout(attn, self.attn_drop)
-        z = torch.bmm(attn, v).view(-1, nh, n, C // nh).transpose(1, 2).reshape(-1, C)
+        bias = self._bias_and_mask(H, W, x)  # (nW or 1, nh, N, N)
+        if fused_ok(x, qkv, bias) and not (self.training and self.attn_drop > 0):
+            nw = H * W // n
+            bias = bias.expand(B, nw, -1, -1, -1).reshape(B * nw, nh, n, n)
+            z = attend(*qkv.unbind(0), bias, self.scale)  # (B*nW, nh, N, hc)
+        else:
+            q, k, v = (u.reshape(-1, n, C // nh) for u in qkv.unbind(0))  # (B*nW*nh, N, hc)
+            scores = torch.bmm(q, k.transpose(1, 2)).view(B, -1, nh, n, n)
+            scores = torch.add(bias, scores, alpha=self.scale)  # bias + scale q k^T
+            attn = scores.view(-1, n, n).softmax(dim=-1)
+            if self.training and self.attn_drop > 0:
+                attn = F.dropout(attn, self.attn_drop)
+            z = torch.bmm(attn, v).view(-1, nh, n, C // nh)
+        z = z.transpose(1, 2).reshape(-1, C)
         out = self.proj_drop(linear(z, self.proj_out.weight, self.proj_out.bias))
         y = out.view(B, H * W, C).index_select(1, inverse)  # back to pixel order, rolled back
         y = y.view(B, H, W, C).permute(0, 3, 1, 2)  # (B, C, H, W), channels-last memory
