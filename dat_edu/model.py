@@ -6,6 +6,7 @@
       down 0:  Conv2d(C0, C1, 2, stride 2, bias=False) -> LayerNorm2d           (B, C1, S/2p, S/2p)
       stage 1: blocks ... and so on for every stage
       head:    LayerNorm2d -> global average pool -> Linear(C_last, classes)   (B, classes)
+               (head="flatten": LayerNorm2d -> flatten -> Linear(C_last*h*w, classes))
 
 Every block is pre-norm with two residual branches (official ``TransformerStage``):
 
@@ -87,21 +88,32 @@ class ConvNorm(nn.Module):
         return self.norm(self.conv(x))
 
 
+STEM_NORMS = ("layer", "batch")
+HEADS = ("pool", "flatten")
+
+
 class ConvStem(nn.Module):
     """Early convolutions before the first stage: (B, Cin, H, W) -> (B, Cout, H/p, W/p), p = 2 ** (len(channels) + 1).
 
-    One 3x3 convolution + LayerNorm + GELU per entry of ``channels``, each at stride 2, then a 3x3
+    One 3x3 convolution + norm + GELU per entry of ``channels``, each at stride 2, then a 3x3
     :class:`ConvNorm` at stride 2 to ``out_ch`` (no GELU: the first block's norm follows). A few
     small convolutions in place of one patch projection ("early convolutions help transformers see
     better", Xiao et al. 2021) give a small transformer the local features a CNN learns in its first
-    layers, so it needs fewer images to train. Submodules ``layers`` (conv, norm, GELU, ...) and ``patch``.
+    layers, so it needs fewer images to train. ``norm``: "layer" (LayerNorm2d, as the rest of DAT)
+    or "batch" (BatchNorm2d after a bias-free convolution, the paper's conv-BN stem: cheaper on a
+    CPU, and it trains as fast). Submodules ``layers`` (conv, norm, GELU, ...) and ``patch``.
     """
 
-    def __init__(self, in_ch: int, channels: Sequence[int], out_ch: int) -> None:
+    def __init__(self, in_ch: int, channels: Sequence[int], out_ch: int, norm: str = "layer") -> None:
         super().__init__()
+        if norm not in STEM_NORMS:
+            raise ValueError(f"stem norm must be one of {STEM_NORMS}, got {norm!r}")
         layers: list[nn.Module] = []
         for c in channels:
-            layers += [nn.Conv2d(in_ch, c, 3, stride=2, padding=1), LayerNorm2d(c), nn.GELU()]
+            if norm == "batch":
+                layers += [nn.Conv2d(in_ch, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.GELU()]
+            else:
+                layers += [nn.Conv2d(in_ch, c, 3, stride=2, padding=1), LayerNorm2d(c), nn.GELU()]
             in_ch = c
         self.layers = nn.Sequential(*layers)
         self.patch = ConvNorm(in_ch, out_ch, 3, bias=True, stride=2, padding=1)
@@ -192,6 +204,11 @@ class DAT(nn.Module):
         stem_channels: channels of the convolutions of a :class:`ConvStem` in place of the patch
             projection (each halves the map, and its last 3x3 patch layer too): patch_size must be
             2 ** (len(stem_channels) + 1). Empty (default): the official stem.
+        stem_norm: the norm of those convolutions, "layer" (default) or "batch" (see :class:`ConvStem`).
+        head: "pool" (official: global average pool, then Linear(C_last, classes)) or "flatten"
+            (Linear over the whole last map, C_last*h*w inputs: the classifier knows where each
+            feature is, which pooling throws away; for small images whose objects sit in place,
+            such as Fashion-MNIST's centred garments).
         fast: True (default) builds the blocks' attention and MLPs from :mod:`dat_edu.fast` (same
             parameters, same results, fewer passes over memory) and runs the model on channels-last
             memory; False builds the readable classes of the lessons.
@@ -225,6 +242,8 @@ class DAT(nn.Module):
         init: str = "official",
         conv_patches: bool = False,
         stem_channels: Sequence[int] = (),
+        stem_norm: str = "layer",
+        head: str = "pool",
         fast: bool = True,
     ) -> None:
         super().__init__()
@@ -241,6 +260,8 @@ class DAT(nn.Module):
         kernels = _per_stage(offset_kernel_sizes, n, "offset_kernel_sizes")  # None: the block's stage rule
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
 
         H, W = (int(s) for s in pair(img_size, "img_size"))
         scale = patch_size * 2 ** (n - 1)  # total downsampling of the last stage
@@ -268,7 +289,7 @@ class DAT(nn.Module):
                     f"stem_channels {tuple(stem_channels)} halve the map {len(stem_channels) + 1} times (their "
                     f"patch layer included), so patch_size must be {2 ** (len(stem_channels) + 1)}, got {patch_size}"
                 )
-            self.stem = ConvStem(in_chans, stem_channels, dims[0])
+            self.stem = ConvStem(in_chans, stem_channels, dims[0], norm=stem_norm)
         elif conv_patches:  # official use_conv_patches: Conv2d(in, C0, 7, patch, 3), Conv2d(Ci, Ci+1, 3, 2, 1)
             self.stem = ConvNorm(in_chans, dims[0], 7, bias=True, stride=patch_size, padding=3)
         else:
@@ -312,7 +333,8 @@ class DAT(nn.Module):
                 self.downsamples.append(ConvNorm(C, dims[s + 1], kernel, bias=False, stride=2, padding=pad))
                 h, w = h // 2, w // 2
         self.head_norm = LayerNorm2d(dims[-1])
-        self.head = nn.Linear(dims[-1], num_classes)
+        self.head_kind = head
+        self.head = nn.Linear(dims[-1] * (h * w if head == "flatten" else 1), num_classes)
 
         self.init = init
         self.fast = fast
@@ -361,7 +383,10 @@ class DAT(nn.Module):
             positions += pos
             references += ref
         x = self.head_norm(x)
-        x = x.mean(dim=(2, 3))  # global average pool: (B, C_last)
+        if self.head_kind == "flatten":  # (B, C_last*h*w), in (h, w, C) order whatever the memory layout
+            x = x.permute(0, 2, 3, 1).flatten(1)
+        else:
+            x = x.mean(dim=(2, 3))  # global average pool: (B, C_last)
         logits = self.head(x)  # (B, num_classes)
         if return_positions:
             return logits, positions, references
@@ -446,10 +471,10 @@ def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **
 
     Layout (one stage after a convolutional stem):
 
-        stem   Conv2d(in_chans, 32, 3, stride 2) + LN + GELU         28x28 -> 14x14
+        stem   Conv2d(in_chans, 32, 3, stride 2) + BN + GELU         28x28 -> 14x14
                Conv2d(32, 64, 3, stride 2) + LN                       -> 7x7 tokens
         stage0 64 ch, 4 heads, L D, window 7 (the map), 2 groups      7x7, offset kernel 3
-        head   LN -> average pool -> Linear(64, num_classes)
+        head   LN -> flatten -> Linear(64 * 7 * 7, num_classes)
 
     Why this shape:
     * 28 = 4 x 7: the window is the whole 7x7 map, so the L block is global attention and the D
@@ -459,7 +484,12 @@ def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **
       nearly as much as the whole 7x7 stage and did not make short runs learn faster.
     * early convolutions (:class:`ConvStem`): two small 3x3 convolutions learn the local strokes
       that one patch projection would have to learn from raw pixels; the transformer then learns
-      from fewer images, which is what a run of minutes has.
+      from fewer images, which is what a run of minutes has. BatchNorm there (``stem_norm="batch"``)
+      is cheaper than a LayerNorm over a 14x14 map and trains as fast.
+    * a flattening head (``head="flatten"``): the garments are centred, so where a feature sits
+      tells the classes apart (a collar at the top, a sole at the bottom); global average pooling
+      throws that away and the transformer, whose blocks are translation-equivariant, cannot
+      bring it back (the README's "Time to accuracy" measures both heads).
     * PyTorch's default init and no drop path: a short run needs every step (see the ``cpu`` preset).
 
     Any argument of :class:`DAT` can be overridden through ``**kw``.
@@ -467,7 +497,7 @@ def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **
     side = min(pair(img_size, "img_size")) // 4  # the window: the whole (square) map
     cfg = dict(patch_size=4, dims=(64,), stage_spec=("LD",), heads=(4,), window_sizes=side, groups=(2,),
                use_pes=(True,), strides=1, offset_range_factor=2.0, offset_kernel_sizes=(3,),
-               drop_path_rate=0.0, stem_channels=(32,), init="official")
+               drop_path_rate=0.0, stem_channels=(32,), stem_norm="batch", head="flatten", init="official")
     cfg.update(kw)
     return DAT(img_size=img_size, in_chans=in_chans, num_classes=num_classes, **cfg)
 

@@ -258,8 +258,9 @@ def test_dat_fashion_is_shaped_for_28x28():
     torch.manual_seed(0)
     m = dat_fashion()
     assert m.block_letters == ["L", "D"] and m.feature_sizes == [(7, 7)]
-    assert m.img_size == (28, 28) and m.in_chans == 1 and round(n_params(m) / 1e6, 2) == 0.12
+    assert m.img_size == (28, 28) and m.in_chans == 1 and round(n_params(m) / 1e6, 2) == 0.15
     assert isinstance(m.stem, ConvStem) and m.stem.layers[0].weight.shape == (32, 1, 3, 3)
+    assert isinstance(m.stem.layers[1], torch.nn.BatchNorm2d) and m.head.in_features == 64 * 7 * 7
     assert m.stem.patch.conv.weight.shape == (64, 32, 3, 3) and m.stem.patch.conv.stride == (2, 2)
     logits, pos, _ = m(torch.randn(2, 1, 28, 28), return_positions=True)
     assert logits.shape == (2, 10) and pos[-1].shape == (2, 2, 7, 7, 2)
@@ -286,3 +287,24 @@ def test_conv_patches_match_the_official_use_conv_patches_shapes():
     assert all(d.conv.stride == (2, 2) and d.conv.padding == (1, 1) and d.conv.bias is None for d in m.downsamples)
     with torch.device("meta"):
         assert dat_tiny().stem.conv.weight.shape == (96, 3, 4, 4)  # default: non-overlapping patches
+
+
+def test_flatten_head_reads_every_position_in_the_same_order():
+    """head="flatten": Linear over (h, w, C) of the last map, the same numbers on either memory layout."""
+    torch.manual_seed(0)
+    kw = dict(img_size=16, patch_size=4, dims=(8,), stage_spec=("L",), heads=(2,), window_sizes=4,
+              groups=(None,), use_pes=(False,), head="flatten", num_classes=3)
+    fast, readable = DAT(**kw), DAT(**kw, fast=False)
+    readable.load_state_dict(fast.state_dict())
+    assert fast.head.in_features == 8 * 4 * 4
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(fast(x), readable(x))
+    # the head sees where a feature is: the same features moved by one column give other logits
+    with torch.no_grad():
+        feats = torch.randn(1, 8, 4, 4)
+        flat = lambda f: fast.head(fast.head_norm(f).permute(0, 2, 3, 1).flatten(1))  # noqa: E731
+        assert not torch.allclose(flat(feats), flat(feats.roll(1, dims=3)))
+    with pytest.raises(ValueError, match="head must be one of"):
+        DAT(**{**kw, "head": "cls"})
+    with pytest.raises(ValueError, match="stem norm must be one of"):
+        DAT(**{**kw, "stem_channels": (4,), "stem_norm": "group"})
