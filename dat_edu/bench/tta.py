@@ -61,15 +61,18 @@ def _row(name: str, r: dict) -> dict:
             "history": [round(h["test_acc"], 4) for h in r["history"]]}
 
 
-def _epochs_within(budget: float, config: dict, model=None, calibration_images: int = 2048) -> int:
-    """Whole epochs of ``config`` that fit in ``budget`` seconds, from a short timed run."""
+def _epochs_within(budget: float, config: dict, model=None, calibration_images: int = 8192) -> int:
+    """Whole epochs of ``config`` that fit in ``budget`` seconds, from a short timed run.
+
+    The probe trains on ``calibration_images`` images (enough steps that the first, slower ones do
+    not dominate its speed) and evaluates on the whole test set, as every epoch of the run does.
+    """
     from dat_edu.data import load_dataset
     from dat_edu.train import make_config
 
     cfg, _ = make_config(config)
     n_train = cfg.train_size or len(load_dataset(cfg.dataset, test_size=1).train)
-    probe = _timed_train({**config, "epochs": 1, "train_size": min(calibration_images, n_train),
-                          "test_size": min(cfg.test_size or 10_000, 500)}, model)
+    probe = _timed_train({**config, "epochs": 1, "train_size": min(calibration_images, n_train)}, model)
     per_epoch = n_train / probe["images_per_s"]
     overhead = max(0.0, probe["wall_s"] - probe["time_s"])  # loading + evaluation, about once per epoch
     return max(1, math.floor(budget / (per_epoch + overhead)))
