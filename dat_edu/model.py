@@ -100,8 +100,8 @@ class ConvStem(nn.Module):
     small convolutions in place of one patch projection ("early convolutions help transformers see
     better", Xiao et al. 2021) give a small transformer the local features a CNN learns in its first
     layers, so it needs fewer images to train. ``norm``: "layer" (LayerNorm2d, as the rest of DAT)
-    or "batch" (BatchNorm2d after a bias-free convolution, the paper's conv-BN stem: cheaper on a
-    CPU, and it trains as fast). Submodules ``layers`` (conv, norm, GELU, ...) and ``patch``.
+    or "batch" (BatchNorm2d after a bias-free convolution, the paper's conv-BN stem). Submodules
+    ``layers`` (conv, norm, GELU, ...) and ``patch``.
     """
 
     def __init__(self, in_ch: int, channels: Sequence[int], out_ch: int, norm: str = "layer") -> None:
@@ -484,8 +484,8 @@ def dat_fashion(num_classes: int = 10, in_chans: int = 1, img_size: int = 28, **
       nearly as much as the whole 7x7 stage and did not make short runs learn faster.
     * early convolutions (:class:`ConvStem`): two small 3x3 convolutions learn the local strokes
       that one patch projection would have to learn from raw pixels; the transformer then learns
-      from fewer images, which is what a run of minutes has. BatchNorm there (``stem_norm="batch"``)
-      is cheaper than a LayerNorm over a 14x14 map and trains as fast.
+      from fewer images, which is what a run of minutes has. BatchNorm there (``stem_norm="batch"``,
+      that paper's conv-BN stem) learned as fast as a LayerNorm over the 14x14 map.
     * a flattening head (``head="flatten"``): the garments are centred, so where a feature sits
       tells the classes apart (a collar at the top, a sole at the bottom); global average pooling
       throws that away and the transformer, whose blocks are translation-equivariant, cannot
