@@ -110,10 +110,9 @@ class ConvStem(nn.Module):
             raise ValueError(f"stem norm must be one of {STEM_NORMS}, got {norm!r}")
         layers: list[nn.Module] = []
         for c in channels:
-            if norm == "batch":
-                layers += [nn.Conv2d(in_ch, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c), nn.GELU()]
-            else:
-                layers += [nn.Conv2d(in_ch, c, 3, stride=2, padding=1), LayerNorm2d(c), nn.GELU()]
+            batch = norm == "batch"  # BatchNorm subtracts the mean: a conv bias would be undone
+            layers += [nn.Conv2d(in_ch, c, 3, stride=2, padding=1, bias=not batch),
+                       nn.BatchNorm2d(c) if batch else LayerNorm2d(c), nn.GELU()]
             in_ch = c
         self.layers = nn.Sequential(*layers)
         self.patch = ConvNorm(in_ch, out_ch, 3, bias=True, stride=2, padding=1)
@@ -262,6 +261,11 @@ class DAT(nn.Module):
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         if head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        if stem_norm not in STEM_NORMS:
+            raise ValueError(f"stem norm must be one of {STEM_NORMS}, got {stem_norm!r}")
+        if stem_norm != "layer" and not stem_channels:
+            raise ValueError(f"stem_norm={stem_norm!r} is the norm of the stem convolutions, but there are none: "
+                             f"give stem_channels (e.g. (32,)) or leave stem_norm='layer'")
 
         H, W = (int(s) for s in pair(img_size, "img_size"))
         scale = patch_size * 2 ** (n - 1)  # total downsampling of the last stage

@@ -299,12 +299,17 @@ def test_flatten_head_reads_every_position_in_the_same_order():
     assert fast.head.in_features == 8 * 4 * 4
     x = torch.randn(2, 3, 16, 16)
     torch.testing.assert_close(fast(x), readable(x))
-    # the head sees where a feature is: the same features moved by one column give other logits
-    with torch.no_grad():
-        feats = torch.randn(1, 8, 4, 4)
-        flat = lambda f: fast.head(fast.head_norm(f).permute(0, 2, 3, 1).flatten(1))  # noqa: E731
-        assert not torch.allclose(flat(feats), flat(feats.roll(1, dims=3)))
+    # what the head's Linear reads: the normed map in (h, w, C) order, on either memory layout
+    for m in (fast, readable):
+        seen = {}
+        m.head_norm.register_forward_hook(lambda mod, inp, out: seen.update(map=out))
+        m.head.register_forward_hook(lambda mod, inp, out: seen.update(flat=inp[0]))
+        m(x)
+        assert seen["flat"].shape == (2, 8 * 4 * 4)
+        torch.testing.assert_close(seen["flat"], seen["map"].permute(0, 2, 3, 1).reshape(2, -1), atol=0, rtol=0)
     with pytest.raises(ValueError, match="head must be one of"):
         DAT(**{**kw, "head": "cls"})
     with pytest.raises(ValueError, match="stem norm must be one of"):
         DAT(**{**kw, "stem_channels": (4,), "stem_norm": "group"})
+    with pytest.raises(ValueError, match="give stem_channels"):
+        DAT(**{**kw, "stem_norm": "batch"})  # no stem convolutions: the option would do nothing
