@@ -19,8 +19,8 @@ PRESETS: dict[str, dict] = {
     # a laptop CPU: real Fashion-MNIST at 28x28 (all 60,000 images) and dat_fashion (a convolutional
     # stem, one 7x7 stage, a flattening head), a recipe for a run of minutes: small batches and a
     # high learning rate (more steps per image), short warm-up, and none of the regularizers of long
-    # runs (weight decay, label smoothing, crop, flip, CutMix: four epochs do not overfit), fp32
-    # (bf16 autocast is slower than fp32 for a model this small on a CPU)
+    # runs (weight decay, label smoothing, crop, flip, CutMix: four epochs are too few for them to
+    # pay off), fp32 (bf16 autocast is slower than fp32 for a model this small on a CPU)
     "cpu": dict(
         dataset="fashion_mnist_28", model="dat_fashion", epochs=4, batch_size=64, lr=4e-3,
         warmup_epochs=0.3, weight_decay=0.0, label_smoothing=0.0, crop_padding=0, flip=False,
