@@ -273,3 +273,38 @@ def test_flop_counter_sees_the_same_work_in_both_models():
             m(torch.randn(1, 3, 32, 32))
         counts.append(counter.get_total_flops())
     assert counts[0] == counts[1] > 0
+
+
+def test_attention_written_into_the_bias_equals_the_written_out_form():
+    """attend_into_bias: same values and gradients (q, k, v, bias) in float64, twice on one graph."""
+    from dat_edu.fast.attend import attend_into_bias
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(6, n, 5, generator=g, dtype=torch.float64, requires_grad=True) for n in (7, 9, 9))
+    table = torch.randn(6, 7, 9, generator=g, dtype=torch.float64, requires_grad=True)
+    gz = torch.randn(6, 7, 5, generator=g, dtype=torch.float64)
+    want = torch.bmm((torch.baddbmm(table, q, k.transpose(1, 2), alpha=0.3)).softmax(-1), v)
+    want_grads = torch.autograd.grad(want, (q, k, v, table), gz)
+    got = attend_into_bias(q, k, v, table * 2.0 - table, 0.3)  # a fresh tensor the call may overwrite
+    for _ in range(2):  # retain_graph: the saved probabilities survive the first backward
+        got_grads = torch.autograd.grad(got, (q, k, v, table), gz, retain_graph=True)
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+        for a, b in zip(got_grads, want_grads):
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="not a view"):
+        attend_into_bias(q, k, v, (table * 1.0).view(6, 63), 0.3)
+
+
+def test_training_writes_the_scores_into_the_bias(monkeypatch):
+    """The deformable block's training step takes the in-place attention (with a table bias)."""
+    import dat_edu.fast.deformable as fd
+
+    calls = []
+    monkeypatch.setattr(fd, "attend_into_bias", lambda *a, _f=fd.attend_into_bias: calls.append(1) or _f(*a))
+    _, fast = pair_of_blocks(16, 4, 2, (6, 8))
+    x = torch.randn(2, 16, 6, 8, dtype=torch.float64, requires_grad=True)
+    fast.train()(x).sum().backward()
+    assert calls == [1]
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts: the written-out form
+        fast.float()(x.float()).sum().backward()
+    assert calls == [1]

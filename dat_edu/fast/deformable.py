@@ -16,8 +16,9 @@ gradient), with the work arranged the way a CPU (or GPU) likes it:
   (query, key) displacement in (y, x), then swaps the whole HW x Ns grid; here only the small
   per-axis coordinate tensors are swapped, and the factor 1/2 is folded into them.
 * **Fewer passes over the attention matrix.** ``baddbmm`` adds the bias and applies 1/sqrt(d) in
-  the same pass as q k^T; at inference one fused kernel (:func:`dat_edu.fast.attend.attend`)
-  does the whole attention, reading the heads in place.
+  the same pass as q k^T; in training the scores, the softmax and its backward are written in
+  place (:func:`dat_edu.fast.attend.attend_into_bias`); at inference one fused kernel
+  (:func:`dat_edu.fast.attend.attend`) does the whole attention, reading the heads in place.
 
 The result is returned as a channels-last view (B, C, H, W): values and shape as the readable
 block, memory (B, H, W, C).
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from dat_edu.deformable import DeformableAttention
-from dat_edu.fast.attend import attend, fused_ok
+from dat_edu.fast.attend import attend, attend_into_bias, fused_ok, in_place_ok
 from dat_edu.fast.linear import linear
 from dat_edu.sampling import normalized_to_pixel, pixel_to_normalized, reference_grid, sample_features, yx_to_xy
 
@@ -85,7 +86,11 @@ def _bias_grid(m: DeformableAttention, pos: torch.Tensor, h: int, w: int) -> tor
 
 
 def _position_bias(m: DeformableAttention, pos: torch.Tensor, h: int, w: int) -> torch.Tensor | None:
-    """φ(B̂; R) as (B*nh, H*W, Ns), or None without a position bias. pos: (B*g, Hk, Wk, 2)."""
+    """φ(B̂; R): B*nh*H*W*Ns numbers in (head, query, key) order, or None. pos: (B*g, Hk, Wk, 2).
+
+    The table lookup returns ``grid_sample``'s own output (B*g, hg, HW, Ns), not a view of it, so
+    that training can overwrite it with the scores (:func:`dat_edu.fast.attend.attend_into_bias`).
+    """
     if m.position_bias is None:
         return None
     g = m.num_groups
@@ -96,9 +101,8 @@ def _position_bias(m: DeformableAttention, pos: torch.Tensor, h: int, w: int) ->
         return m.cpb(q_grid, m.by_group(pos)).reshape(B * m.num_heads, n, ns)
     table = m.rpe_table  # (nh, 2H-1, 2W-1); group i's heads read group i's grid
     tables = table.view(1, g, -1, *table.shape[1:]).expand(B, -1, -1, -1, -1).reshape(B * g, -1, *table.shape[1:])
-    bias = F.grid_sample(tables, _bias_grid(m, pos, h, w), mode="bilinear", padding_mode="zeros",
+    return F.grid_sample(tables, _bias_grid(m, pos, h, w), mode="bilinear", padding_mode="zeros",
                          align_corners=True)  # (B*g, hg, HW, Ns)
-    return bias.view(B * m.num_heads, n, ns)
 
 
 def _heads(t: torch.Tensor, nh: int) -> torch.Tensor:
@@ -126,13 +130,18 @@ def deformable_tokens(m: DeformableAttention, x: torch.Tensor, h: int, w: int,
     k = linear(sampled, m.proj_k.weight.view(C, C), m.proj_k.bias)  # (B, Ns, C)
     v = linear(sampled, m.proj_v.weight.view(C, C), m.proj_v.bias)
 
-    bias = _position_bias(m, pos, h, w)  # (B*nh, N, Ns) or None
-    if fused_ok(q, k, v, bias) and not (m.training and m.attn_drop > 0):
+    bias = _position_bias(m, pos, h, w)  # B*nh*N*Ns numbers or None
+    dropout = m.training and m.attn_drop > 0
+    if fused_ok(q, k, v, bias) and not dropout:
         # heads read in place: (B, N, C) -> (B, nh, N, hc) views, no copies
         qh, kh, vh = (t.view(B, -1, nh, C // nh).transpose(1, 2) for t in (q, k, v))
         z = attend(qh, kh, vh, None if bias is None else bias.view(B, nh, N, -1), m.scale)
+    elif bias is not None and in_place_ok(q, bias) and not dropout:
+        q, k, v = _heads(q, nh), _heads(k, nh), _heads(v, nh)  # (B*nh, N or Ns, hc)
+        z = attend_into_bias(q, k, v, bias, m.scale).view(B, nh, N, C // nh)
     else:
         q, k, v = _heads(q, nh), _heads(k, nh), _heads(v, nh)  # (B*nh, N or Ns, hc)
+        bias = None if bias is None else bias.reshape(B * nh, N, -1)
         if bias is None:
             attn = torch.bmm(q, k.transpose(1, 2)).mul_(m.scale)
         else:  # bias + scale * q k^T in one pass
