@@ -86,7 +86,7 @@ def _bias_grid(m: DeformableAttention, pos: torch.Tensor, h: int, w: int) -> tor
 
 
 def _position_bias(m: DeformableAttention, pos: torch.Tensor, h: int, w: int) -> torch.Tensor | None:
-    """φ(B̂; R): B*nh*H*W*Ns numbers in (head, query, key) order, or None. pos: (B*g, Hk, Wk, 2).
+    """φ(B̂; R): B*nh*H*W*Ns numbers in (image, head, query, key) order, or None. pos: (B*g, Hk, Wk, 2).
 
     The table lookup returns ``grid_sample``'s own output (B*g, hg, HW, Ns), not a view of it, so
     that training can overwrite it with the scores (:func:`dat_edu.fast.attend.attend_into_bias`).
