@@ -308,3 +308,9 @@ def test_training_writes_the_scores_into_the_bias(monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts: the written-out form
         fast.float()(x.float()).sum().backward()
     assert calls == [1]
+
+
+def test_training_forward_on_the_meta_device():
+    """Shapes only (as lesson 08 counts them): the in-place path steps aside, no autocast query fails."""
+    m = FastDeformableAttention(16, 4, 2, (6, 8)).to("meta").train()
+    assert m(torch.empty(2, 16, 6, 8, device="meta")).shape == (2, 16, 6, 8)

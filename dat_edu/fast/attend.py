@@ -41,8 +41,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor
 
 def in_place_ok(q: torch.Tensor, bias: torch.Tensor) -> bool:
     """True when :func:`attend_into_bias` may take ``bias``: not a view, same dtype as q, no
-    autocast (which would cast the inputs) and no dispatch mode watching (it should see plain ops)."""
-    return (bias._base is None and bias.is_contiguous() and bias.dtype == q.dtype
+    autocast (which would cast the inputs) and no dispatch mode watching (it should see plain ops).
+    Only on CPU and CUDA tensors: a "meta" tensor (shapes only) keeps the written-out form."""
+    return (q.device.type in ("cpu", "cuda") and bias._base is None and bias.is_contiguous() and bias.dtype == q.dtype
             and not torch.is_autocast_enabled(q.device.type) and not watched())
 
 
