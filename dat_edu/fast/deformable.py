@@ -137,8 +137,7 @@ def deformable_tokens(m: DeformableAttention, x: torch.Tensor, h: int, w: int,
         qh, kh, vh = (t.view(B, -1, nh, C // nh).transpose(1, 2) for t in (q, k, v))
         z = attend(qh, kh, vh, None if bias is None else bias.view(B, nh, N, -1), m.scale)
     elif bias is not None and in_place_ok(q, bias) and not dropout:
-        q, k, v = _heads(q, nh), _heads(k, nh), _heads(v, nh)  # (B*nh, N or Ns, hc)
-        z = attend_into_bias(q, k, v, bias, m.scale).view(B, nh, N, C // nh)
+        z = attend_into_bias(_heads(q, nh), _heads(k, nh), _heads(v, nh), bias, m.scale).view(B, nh, N, C // nh)
     else:
         q, k, v = _heads(q, nh), _heads(k, nh), _heads(v, nh)  # (B*nh, N or Ns, hc)
         bias = None if bias is None else bias.reshape(B * nh, N, -1)
