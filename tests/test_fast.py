@@ -314,3 +314,38 @@ def test_training_forward_on_the_meta_device():
     """Shapes only (as lesson 08 counts them): the in-place path steps aside, no autocast query fails."""
     m = FastDeformableAttention(16, 4, 2, (6, 8)).to("meta").train()
     assert m(torch.empty(2, 16, 6, 8, device="meta")).shape == (2, 16, 6, 8)
+
+
+@pytest.mark.parametrize("k, memory", [(5, torch.channels_last), (7, torch.contiguous_format)])
+def test_depthwise_backward_as_forward_convolutions_float64(k, memory):
+    """fast.conv.depthwise_conv2d: F.conv2d's values and gradients, and gradcheck, in float64."""
+    from dat_edu.fast.conv import depthwise_conv2d
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 6, 7, generator=g, dtype=torch.float64).contiguous(memory_format=memory).requires_grad_()
+    w, b = (torch.randn(*s, generator=g, dtype=torch.float64, requires_grad=True) for s in ((3, 1, k, k), (3,)))
+    y = depthwise_conv2d(x, w, b, k // 2)
+    assert type(y.grad_fn).__name__ == "_DepthwiseConv2dBackward"
+    want = F.conv2d(x, w, b, padding=k // 2, groups=3)
+    gy = torch.randn(want.shape, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(y, want, atol=1e-12, rtol=0)
+    for a, e in zip(torch.autograd.grad(y, (x, w, b), gy), torch.autograd.grad(want, (x, w, b), gy)):
+        torch.testing.assert_close(a, e, atol=1e-12, rtol=0)
+    assert torch.autograd.gradcheck(lambda *t: depthwise_conv2d(*t, k // 2), (x, w, b))
+
+
+def test_depthwise_keeps_pytorchs_convolution_where_it_is_fast_or_not_covered():
+    """3x3 kernels (PyTorch's own backward is fast), strides, no gradient, autocast: F.conv2d."""
+    from dat_edu.fast.conv import depthwise_conv2d
+
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    w5, w3, b = torch.randn(4, 1, 5, 5), torch.randn(4, 1, 3, 3), torch.randn(4)
+    assert type(depthwise_conv2d(x, w5, b, 2).grad_fn).__name__ == "_DepthwiseConv2dBackward"
+    for y in (depthwise_conv2d(x, w3, b, 1), depthwise_conv2d(x, w5, b, 2, stride=2)):
+        assert type(y.grad_fn).__name__ == "ConvolutionBackward0"
+    with torch.no_grad():
+        assert depthwise_conv2d(x, w5, b, 2).grad_fn is None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert type(depthwise_conv2d(x, w5, b, 2).grad_fn).__name__ == "ConvolutionBackward0"
+    torch.testing.assert_close(depthwise_conv2d(x, w5, b, 2, stride=2),
+                               F.conv2d(x, w5, b, stride=2, padding=2, groups=4))

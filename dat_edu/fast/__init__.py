@@ -10,14 +10,16 @@ parent in value and gradient (float64), and the deformable block to the official
     windows     FastWindowAttention       one copy to cut windows, bias + mask + scale in one pass
     mlp         FastMlp                   Linear -> GELU -> Linear on channels-last memory
     linear      linear                    oneDNN's fused Linear(+GELU) when no gradient is needed
+    conv        depthwise_conv2d          a depthwise convolution whose backward runs as two forward ones
 
 All of them take and return (B, C, H, W) maps and work best on channels-last memory
 (``x.contiguous(memory_format=torch.channels_last)``), which is what the model feeds them.
 """
 
+from dat_edu.fast.conv import depthwise_conv2d
 from dat_edu.fast.deformable import FastDeformableAttention, deformable_tokens
 from dat_edu.fast.linear import linear
 from dat_edu.fast.mlp import FastMlp
 from dat_edu.fast.windows import FastWindowAttention
 
-__all__ = ["FastDeformableAttention", "FastWindowAttention", "FastMlp", "deformable_tokens", "linear"]
+__all__ = ["FastDeformableAttention", "FastWindowAttention", "FastMlp", "deformable_tokens", "linear", "depthwise_conv2d"]

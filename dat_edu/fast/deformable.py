@@ -11,7 +11,8 @@ gradient), with the work arranged the way a CPU (or GPU) likes it:
 * **One depthwise convolution for all groups.** The offset network is shared by the groups and
   its first layer is depthwise, so running it on (B*g, Cg, H, W) equals running it on
   (B, C, H, W) with the kernel repeated g times. On channels-last memory that is one fast
-  convolution; the LayerNorm then normalises the last axis directly.
+  convolution (its backward, for kernels of 5 and more, as two more:
+  :func:`dat_edu.fast.conv.depthwise_conv2d`); the LayerNorm then normalises the last axis directly.
 * **The bias grid is built in grid_sample's (x, y) order.** The readable block forms the
   (query, key) displacement in (y, x), then swaps the whole HW x Ns grid; here only the small
   per-axis coordinate tensors are swapped, and the factor 1/2 is folded into them.
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 from dat_edu.deformable import DeformableAttention
 from dat_edu.fast.attend import attend, attend_into_bias, fused_ok, in_place_ok
+from dat_edu.fast.conv import depthwise_conv2d
 from dat_edu.fast.linear import linear
 from dat_edu.sampling import normalized_to_pixel, pixel_to_normalized, reference_grid, sample_features, yx_to_xy
 
@@ -45,8 +47,8 @@ def _offsets(m: DeformableAttention, q: torch.Tensor, h: int, w: int) -> torch.T
     k = net.kernel_size
     q_map = q.view(B, h, w, C).permute(0, 3, 1, 2)  # (B, C, H, W) on channels-last memory
     # depthwise: group i's channels use the shared kernel, so repeat it g times along channels
-    o = F.conv2d(q_map, net.dwconv.weight.repeat(g, 1, 1, 1), net.dwconv.bias.repeat(g),
-                 stride=net.stride, padding=k // 2, groups=C)  # (B, C, Hk, Wk)
+    o = depthwise_conv2d(q_map, net.dwconv.weight.repeat(g, 1, 1, 1), net.dwconv.bias.repeat(g),
+                         padding=k // 2, stride=net.stride)  # (B, C, Hk, Wk)
     hk, wk = o.shape[2], o.shape[3]
     o = o.permute(0, 2, 3, 1).reshape(B, hk, wk, g, cg)  # channels last: one row per group
     ln = net.norm.norm
