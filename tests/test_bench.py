@@ -208,6 +208,32 @@ def test_cli_blocks_with_official(official_clone, capsys):
     assert "x official" in out and "fast, corrected" in out and "stage4" in out
 
 
+def test_parts_table_times_every_part_and_states_the_ceiling(official_clone, capsys):
+    from dat_edu.bench.parts import run_parts
+
+    rows = run_parts(batch=1, repeats=1, warmup=0, official=str(official_clone), settings=TINY)
+    assert [r.part for r in rows] == ["official block", "whole block", "4 projections", "offset network",
+                                      "feature sampling", "bias lookup forward", "bias lookup backward",
+                                      "  grid gradient only", "attention"]
+    assert all(r.cpu_ms > 0 and r.wall_ms > 0 for r in rows)
+    assert next(r.share for r in rows if r.part == "whole block") == 1.0
+    bench.main(["parts", "--official", str(official_clone), "--parts-batch", "1", "--parts-repeats", "1",
+                "--stages", "stage4"])
+    out = capsys.readouterr().out
+    assert "stage4  4 projections" in out and "can be more than" in out
+
+
+def test_parts_ceiling_is_the_official_time_over_the_projections():
+    from dat_edu.bench.parts import PartRow, ceilings
+
+    rows = [PartRow("s", "official block", 30.0, 30.0), PartRow("s", "whole block", 20.0, 20.0, 1.0),
+            PartRow("s", "4 projections", 12.0, 12.0, 0.6)]
+    assert ceilings(rows) == ["s: fast block 1.50x the official; the projections alone take 12.0 ms, so no block "
+                              "that runs them can be more than 2.50x faster (1.5x needs the whole step within "
+                              "20.0 ms)"]
+    assert ceilings(rows[1:]) == []  # without the official block there is no ceiling to state
+
+
 # --------------------------------------------------------------------------------------------
 # DAT-T, time to accuracy, GPU script
 

@@ -6,6 +6,7 @@
     python -m dat_edu.bench blocks [--official PATH]     only the block table
     python -m dat_edu.bench attention [--sizes 8 16 32]  only the sweep
     python -m dat_edu.bench model [--official PATH]      DAT-T, inference and a training step
+    python -m dat_edu.bench parts [--official PATH]      the block's training step, part by part
     python -m dat_edu.bench.tta                          time to accuracy on Fashion-MNIST:
                                                          the small DAT, a CNN, the window-only DAT
     python -m dat_edu.bench.gpu                          one-shot GPU measurement

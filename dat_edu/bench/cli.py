@@ -7,11 +7,11 @@ import sys
 
 import torch
 
-from dat_edu.bench import attention, blocks, model
+from dat_edu.bench import attention, blocks, model, parts
 
 __all__ = ["main"]
 
-COMMANDS = {"attention": attention, "blocks": blocks, "model": model}
+COMMANDS = {"attention": attention, "blocks": blocks, "model": model, "parts": parts}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
