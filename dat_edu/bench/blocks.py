@@ -31,7 +31,7 @@ from dat_edu.bench.timing import paired_times
 from dat_edu.deformable import DeformableAttention
 from dat_edu.fast import FastDeformableAttention
 
-__all__ = ["STAGES", "BlockRow", "run_blocks", "format_blocks", "add_arguments", "run"]
+__all__ = ["STAGES", "BlockRow", "run_blocks", "format_blocks", "add_stage_arguments", "add_arguments", "run"]
 
 # name -> (channels, heads, groups, map size, stage index) of DAT-T
 STAGES = {"stage3": (384, 12, 3, 14, 2), "stage4": (768, 24, 6, 7, 3)}
@@ -145,12 +145,17 @@ def format_blocks(rows: list[BlockRow], reference: str) -> str:
     return text_table(head, lines, left=())
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_stage_arguments(parser: argparse.ArgumentParser, prefix: str, repeats: int) -> None:
+    """--official, --stages, --PREFIX-batch and --PREFIX-repeats (the block and parts tables)."""
     add_official_argument(parser)
     parser.add_argument("--stages", nargs="+", choices=sorted(STAGES), default=sorted(STAGES))
-    parser.add_argument("--block-batch", dest="block_batch", type=int, default=8, help="images per step")
-    parser.add_argument("--block-repeats", dest="block_repeats", type=int, default=10,
+    parser.add_argument(f"--{prefix}-batch", dest=f"{prefix}_batch", type=int, default=8, help="images per step")
+    parser.add_argument(f"--{prefix}-repeats", dest=f"{prefix}_repeats", type=int, default=repeats,
                         help="timed runs per candidate (medians reported)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_stage_arguments(parser, "block", repeats=10)
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[BlockRow]:

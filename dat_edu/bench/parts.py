@@ -29,8 +29,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from dat_edu.bench.blocks import STAGES
-from dat_edu.bench.table import add_official_argument, cell, text_table
+from dat_edu.bench.blocks import STAGES, add_stage_arguments
+from dat_edu.bench.table import cell, text_table
 from dat_edu.bench.timing import paired_times
 from dat_edu.fast import FastDeformableAttention
 from dat_edu.fast.attend import attend_into_bias
@@ -138,8 +138,7 @@ def run_parts(stages=("stage3", "stage4"), batch: int = 8, repeats: int = 15, wa
 def format_parts(rows: list[PartRow]) -> str:
     head = ["stage", "part (forward + backward)", "CPU ms", "wall ms", "of the fast block"]
     lines = [[r.stage, r.part, cell(r.cpu_ms, ".1f"), cell(r.wall_ms, ".1f"),
-              cell(None if r.share is None else 100 * r.share, ".0f") + ("%" if r.share is not None else "")]
-             for r in rows]
+              "-" if r.share is None else f"{100 * r.share:.0f}%"] for r in rows]
     return text_table(head, lines, left=(0, 1))
 
 
@@ -157,11 +156,7 @@ def ceilings(rows: list[PartRow]) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_official_argument(parser)
-    parser.add_argument("--stages", nargs="+", choices=sorted(STAGES), default=sorted(STAGES))
-    parser.add_argument("--parts-batch", dest="parts_batch", type=int, default=8, help="images per step")
-    parser.add_argument("--parts-repeats", dest="parts_repeats", type=int, default=15,
-                        help="timed runs per part (medians reported)")
+    add_stage_arguments(parser, "parts", repeats=15)
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[PartRow]:
