@@ -55,7 +55,8 @@ def _backward(out: torch.Tensor) -> None:
 
 
 def block_parts(m: FastDeformableAttention, x: torch.Tensor) -> dict[str, Callable[[], None]]:
-    """Forward + backward of each part of ``m``'s training step on input x (B, C, H, W), by name.
+    """Each part of ``m``'s training step on input x (B, C, H, W), by name: forward + backward, except
+    the bias lookup, whose forward and backward are timed apart (see the module docstring).
 
     Every part starts from the intermediate values the block computes for ``x`` (detached leaves
     that want a gradient), so that the parts run on the shapes and numbers of the real step.
